@@ -1,0 +1,49 @@
+//! Output lines: every line starts with `[testfn] ` and is flushed on its own.
+//!
+//! Each line is formatted first and then written with one `write_all`, so that lines from the
+//! signal thread, the extension thread and the main loop never interleave inside a line, and a
+//! test that reads the pipe sees each line as soon as it is printed. Write errors (a closed pipe)
+//! are ignored: the fixture must keep behaving even when nobody reads its output.
+
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+
+/// Prints `[testfn] <args>` on stdout.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::say::line(false, format_args!($($arg)*)) };
+}
+
+/// Prints `[testfn] <args>` on stderr.
+macro_rules! say_err {
+    ($($arg:tt)*) => { $crate::say::line(true, format_args!($($arg)*)) };
+}
+
+pub(crate) use {say, say_err};
+
+/// Writes one prefixed line to stdout or stderr and flushes it.
+pub(crate) fn line(to_stderr: bool, args: fmt::Arguments<'_>) {
+    let mut text = String::with_capacity(64);
+    text.push_str("[testfn] ");
+    let _ = text.write_fmt(args);
+    text.push('\n');
+    if to_stderr {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}
+
+/// Prints `[testfn] <args>` on stderr and exits with `code`.
+pub(crate) fn fatal(code: i32, args: fmt::Arguments<'_>) -> ! {
+    line(true, args);
+    std::process::exit(code)
+}
+
+/// Reports a broken Runtime API connection and exits 1.
+pub(crate) fn lost(e: io::Error) -> ! {
+    fatal(1, format_args!("runtime api connection lost: {e}"))
+}
