@@ -1,1 +1,48 @@
-fn main() {}
+//! `grace`: run AWS Lambda functions locally with the real lifecycle (init, invokes, freeze,
+//! timeouts, resets, and the SIGTERM → SHUTDOWN → SIGKILL spin-down), and check that they shut
+//! down gracefully.
+//!
+//! This binary is thin: it parses arguments, builds configuration values, and calls the
+//! libraries. Modules: [`function`] (the function options shared by subcommands), [`serve`],
+//! [`invoke`], [`shutdown`], and [`client`] (a small HTTP client for the Invoke API).
+
+mod client;
+mod function;
+mod invoke;
+mod serve;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run AWS Lambda functions locally with Lambda's real lifecycle.
+#[derive(Debug, Parser)]
+#[command(name = "grace", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Serve(serve::Args),
+    Invoke(invoke::Args),
+    Shutdown(shutdown::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Invoke(args) => invoke::run(args),
+        Command::Shutdown(args) => shutdown::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("grace: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The function options shared by `grace serve` (and later `grace check`): where the function
+//! is, how it is named, and its configuration.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use grace_emulator::{FunctionConfig, ShutdownBudgets};
+
+/// Options that configure functions.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct FunctionArgs {
+    /// A directory holding `bootstrap` (a `cargo lambda build` output directory counts), or an
+    /// executable.
+    pub(crate) path: Option<PathBuf>,
+    /// The function's name (default: the directory's or executable's name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// With `-- CMD…`: the function's directory (LAMBDA_TASK_ROOT and working directory).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Another function, as NAME=PATH (repeatable).
+    #[arg(long = "function", value_name = "NAME=PATH")]
+    pub(crate) functions: Vec<String>,
+    /// An environment variable for the function, K=V (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub(crate) env: Vec<String>,
+    /// A file of K=V lines (`#` comments and blank lines ignored).
+    #[arg(long)]
+    pub(crate) env_file: Option<PathBuf>,
+    /// A layer directory; executables in its `extensions/` folder run as external extensions
+    /// (repeatable).
+    #[arg(long = "layer", value_name = "DIR")]
+    pub(crate) layers: Vec<PathBuf>,
+    /// Memory size in MB.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub(crate) memory: u32,
+    /// Function timeout (e.g. 3s, 500ms, 1m).
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Init phase limit.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) init_timeout: Duration,
+    /// `_HANDLER` (e.g. `app.handler` for Python).
+    #[arg(long)]
+    pub(crate) handler: Option<String>,
+    /// Runtime's SIGTERM grace with only internal extensions (Lambda: 500ms).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub(crate) runtime_budget: Duration,
+    /// Runtime's SIGTERM grace with external extensions (Lambda: 300ms).
+    #[arg(long, default_value = "300ms", value_parser = parse_duration)]
+    pub(crate) runtime_budget_external: Duration,
+    /// The whole shutdown phase with external extensions (Lambda: 2s).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) shutdown_budget: Duration,
+    /// `AWS_EXECUTION_ENV` (set it for managed runtimes, e.g. AWS_Lambda_python3.12).
+    #[arg(long)]
+    pub(crate) execution_env: Option<String>,
+    /// The rest: a command line to run as the bootstrap (`-- python -m awslambdaric app.handler`).
+    #[arg(last = true, value_name = "CMD")]
+    pub(crate) command: Vec<OsString>,
+}
+
+/// Parses `3s`, `500ms`, `1m` (humantime), or a bare number of seconds.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (try 3s, 500ms, 1m): {e}"))
+}
+
+impl FunctionArgs {
+    /// Every function these options describe, each with the shared configuration.
+    pub(crate) fn configs(&self) -> anyhow::Result<Vec<FunctionConfig>> {
+        let env = self.env_vars()?;
+        let mut configs = Vec::new();
+        if !self.command.is_empty() {
+            if self.path.is_some() {
+                bail!("give either PATH or `-- CMD…`, not both");
+            }
+            let name = self.name.clone().context("`-- CMD…` needs --name NAME")?;
+            let dir = match &self.dir {
+                Some(d) => d.clone(),
+                None => std::env::current_dir()?,
+            };
+            let dir = absolute(&dir)?;
+            configs.push(FunctionConfig::new(name, self.command.clone(), dir));
+        } else if let Some(path) = &self.path {
+            let (command, dir, default_name) = locate(path)?;
+            configs.push(FunctionConfig::new(
+                self.name.clone().unwrap_or(default_name),
+                command,
+                dir,
+            ));
+        } else if self.name.is_some() || self.dir.is_some() {
+            bail!(
+                "--name and --dir describe a function given by PATH or `-- CMD…`; none was given"
+            );
+        }
+        for spec in &self.functions {
+            let (name, path) = spec
+                .split_once('=')
+                .with_context(|| format!("--function `{spec}`: expected NAME=PATH"))?;
+            let (command, dir, _) =
+                locate(Path::new(path)).with_context(|| format!("--function {name}"))?;
+            configs.push(FunctionConfig::new(name, command, dir));
+        }
+        if configs.is_empty() {
+            bail!("no function given: pass PATH, `--name NAME -- CMD…`, or --function NAME=PATH");
+        }
+        for cfg in &mut configs {
+            cfg.env = env.clone();
+            cfg.layers = self
+                .layers
+                .iter()
+                .map(|l| absolute(l))
+                .collect::<Result<_, _>>()?;
+            cfg.memory_mb = self.memory;
+            cfg.timeout = self.timeout;
+            cfg.init_timeout = self.init_timeout;
+            cfg.execution_env = self.execution_env.clone();
+            if let Some(h) = &self.handler {
+                cfg.handler = h.clone();
+            }
+            cfg.budgets = ShutdownBudgets {
+                runtime_internal_only: self.runtime_budget,
+                runtime_with_external: self.runtime_budget_external,
+                total: self.shutdown_budget,
+            };
+        }
+        Ok(configs)
+    }
+
+    fn env_vars(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut vars = Vec::new();
+        if let Some(file) = &self.env_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let line = line.strip_prefix("export ").unwrap_or(line);
+                vars.push(
+                    split_var(line).with_context(|| format!("{}:{}", file.display(), n + 1))?,
+                );
+            }
+        }
+        for kv in &self.env {
+            vars.push(split_var(kv).with_context(|| format!("--env `{kv}`"))?);
+        }
+        Ok(vars)
+    }
+}
+
+fn split_var(kv: &str) -> anyhow::Result<(String, String)> {
+    let (k, v) = kv.split_once('=').context("expected K=V")?;
+    if k.is_empty() {
+        bail!("empty variable name");
+    }
+    let v = v.trim_matches('"');
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))
+}
+
+/// A function PATH: a directory with `bootstrap`, or an executable. Returns the command, the
+/// task root and the default name.
+fn locate(path: &Path) -> anyhow::Result<(Vec<OsString>, PathBuf, String)> {
+    let path = absolute(path)?;
+    let meta =
+        std::fs::metadata(&path).with_context(|| format!("{} does not exist", path.display()))?;
+    let (exe, dir) = if meta.is_dir() {
+        let exe = path.join("bootstrap");
+        if !exe.is_file() {
+            bail!("{} has no `bootstrap` file", path.display());
+        }
+        (exe, path.clone())
+    } else {
+        (
+            path.clone(),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&exe)?.permissions().mode();
+    if mode & 0o111 == 0 {
+        bail!("{} is not executable (chmod +x it)", exe.display());
+    }
+    let name_source = if exe.file_name().is_some_and(|n| n == "bootstrap") {
+        &dir
+    } else {
+        &exe
+    };
+    let name = name_source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("cannot name the function; pass --name")?;
+    Ok((vec![exe.into_os_string()], dir, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn splits_variables() {
+        assert_eq!(split_var("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(split_var("=x").is_err());
+        assert!(split_var("novalue").is_err());
+    }
+}

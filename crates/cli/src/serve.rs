@@ -1,0 +1,152 @@
+//! `grace serve`: run functions under the emulator behind an AWS-compatible Invoke API.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use grace_emulator::events::{LifecycleEvent, Observer};
+use grace_emulator::logs::{LogLine, LogSink};
+use grace_emulator::{Emulator, Options};
+use tokio_util::sync::CancellationToken;
+
+use crate::function::{FunctionArgs, parse_duration};
+
+/// Run functions locally behind an AWS-compatible Invoke API.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  grace serve target/lambda/my-fn                      # a cargo lambda build output
+  grace serve ./bootstrap --name echo --timeout 10s
+  grace serve --name py --dir app -- python -m awslambdaric app.handler
+  grace serve --function a=./a --function b=./b --concurrency 4 --idle-shutdown 30s
+
+Then: curl -d '{}' http://127.0.0.1:9001/2015-03-31/functions/NAME/invocations
+  or: aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name NAME out.json")]
+pub(crate) struct Args {
+    #[command(flatten)]
+    pub(crate) function: FunctionArgs,
+    /// Address of the Invoke API.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub(crate) listen: SocketAddr,
+    /// Spin an environment down after it has been idle this long (Lambda: minutes).
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) idle_shutdown: Option<Duration>,
+    /// Most environments per function; invokes beyond get 429.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) concurrency: u32,
+    /// Do not SIGSTOP idle environments.
+    #[arg(long)]
+    pub(crate) no_freeze: bool,
+    /// Print every lifecycle event (init, invoke, freeze, SIGTERM, SHUTDOWN, SIGKILL…) to stderr.
+    #[arg(long)]
+    pub(crate) events: bool,
+    /// Wait before retrying a failed asynchronous (Event) invoke (Lambda: 1m, then 2m).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) async_retry_delay: Duration,
+    /// Worker threads of the emulator (1 keeps every hand-off on one core: fastest on small
+    /// machines).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) threads: usize,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut configs = args.function.configs()?;
+    for cfg in &mut configs {
+        cfg.idle_shutdown = args.idle_shutdown;
+        cfg.concurrency = args.concurrency as usize;
+        cfg.freeze = !args.no_freeze;
+        cfg.async_retry_delay = args.async_retry_delay;
+    }
+    let runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    runtime.block_on(async move {
+        let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+        let options = Options {
+            log_sink: stdout_sink(names.len() > 1),
+            event_observer: args.events.then(stderr_events),
+            ..Options::default()
+        };
+        let emulator = Emulator::new(configs, options)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("grace serve: listening on http://{addr} (functions: {})", names.join(", "));
+        let shutdown = CancellationToken::new();
+        let serving = tokio::spawn({
+            let emulator = emulator.clone();
+            let shutdown = shutdown.clone();
+            async move { emulator.serve(listener, shutdown).await }
+        });
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("grace serve: shutting down (finishing invocations in flight, then spinning environments down; signal again to kill at once)");
+        shutdown.cancel();
+        tokio::select! {
+            _ = serving => {
+                eprintln!("grace serve: stopped");
+                Ok(ExitCode::SUCCESS)
+            }
+            _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
+            _ = term.recv() => Ok(ExitCode::from(143)),
+        }
+    })
+}
+
+/// Function and platform log lines on stdout, prefixed with the function's name when several
+/// functions run.
+fn stdout_sink(prefix: bool) -> LogSink {
+    Arc::new(move |line: &LogLine<'_>| {
+        let mut out = std::io::stdout().lock();
+        let _ = if prefix {
+            writeln!(out, "{}: {}", line.function, line.text)
+        } else {
+            writeln!(out, "{}", line.text)
+        };
+    })
+}
+
+/// `--events`: one line per lifecycle event on stderr.
+fn stderr_events() -> Observer {
+    Arc::new(|event: &LifecycleEvent| {
+        let time = UNIX_EPOCH + Duration::from_micros(event.time_us);
+        let mut fields = serde_json::to_value(event).unwrap_or_default();
+        let kind = fields
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or("?")
+            .to_owned();
+        let mut details = String::new();
+        if let Some(obj) = fields.as_object_mut() {
+            for key in ["seq", "time_us", "function", "env", "type"] {
+                obj.remove(key);
+            }
+            for (k, v) in obj.iter() {
+                let v = v
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string());
+                details.push_str(&format!(" {k}={v}"));
+            }
+        }
+        eprintln!(
+            "[event] {} {}#{} {kind}{details}",
+            humantime::format_rfc3339_millis(time),
+            event.function,
+            event.env
+        );
+    })
+}

@@ -1,0 +1,459 @@
+//! The emulator: the functions' pools, the invoke logic behind the Invoke API, the emulator's
+//! own graceful shutdown, and the orphan watchdog.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use grace_protocol::invoke_api::{InvocationType, service_error};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::FunctionConfig;
+use crate::environment::{EnvironmentInfo, InvokeRequest, Outcome};
+use crate::error::Error;
+use crate::events::{EventLog, LifecycleEvent, Observer};
+use crate::logs::LogSink;
+use crate::pool::{AcquireError, Pool, PoolDeps};
+use crate::sys::Watchdog;
+
+/// How the emulator reports what happens.
+#[derive(Clone)]
+pub struct Options {
+    /// Where function, extension and platform log lines go.
+    pub log_sink: LogSink,
+    /// Called with every lifecycle event as it happens.
+    pub event_observer: Option<Observer>,
+    /// How many lifecycle events are kept for [`Emulator::events`].
+    pub event_capacity: usize,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("event_capacity", &self.event_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            log_sink: Arc::new(|_| {}),
+            event_observer: None,
+            event_capacity: 10_000,
+        }
+    }
+}
+
+/// One invoke as the Invoke API receives it.
+#[derive(Debug, Clone)]
+pub struct InvokeInput {
+    /// Function name, `name:qualifier`, or an ARN.
+    pub function: String,
+    pub payload: Bytes,
+    pub invocation_type: InvocationType,
+    /// `X-Amz-Log-Type: Tail`.
+    pub tail: bool,
+    /// `X-Amz-Client-Context`, base64 as sent.
+    pub client_context: Option<String>,
+    /// `X-Amzn-Trace-Id`.
+    pub trace_id: Option<String>,
+    pub content_type: Option<String>,
+}
+
+impl InvokeInput {
+    /// A synchronous invoke of `function` with `payload`.
+    pub fn new(function: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Self {
+            function: function.into(),
+            payload: payload.into(),
+            invocation_type: InvocationType::RequestResponse,
+            tail: false,
+            client_context: None,
+            trace_id: None,
+            content_type: None,
+        }
+    }
+}
+
+/// The Invoke API's answer, ready to be rendered as HTTP.
+#[derive(Debug, Clone)]
+pub struct InvokeOutput {
+    pub status: u16,
+    pub request_id: String,
+    /// `X-Amz-Function-Error` (`Unhandled`) when the function failed.
+    pub function_error: Option<&'static str>,
+    /// The service error code (`X-Amzn-ErrorType`) when the Invoke API itself refused.
+    pub error_code: Option<&'static str>,
+    pub content_type: String,
+    pub body: Bytes,
+    /// `X-Amz-Log-Result`: base64 of the last 4 KB of the invocation's log.
+    pub log_result: Option<String>,
+}
+
+impl InvokeOutput {
+    fn service_error(
+        request_id: String,
+        (status, code): (u16, &'static str),
+        message: &str,
+    ) -> Self {
+        let reason = (status == 429).then_some("ReservedFunctionConcurrentInvocationLimitExceeded");
+        let body = grace_protocol::invoke_api::ServiceError {
+            kind: "User",
+            message: message.to_owned(),
+            reason,
+        };
+        Self {
+            status,
+            request_id,
+            function_error: None,
+            error_code: Some(code),
+            content_type: "application/json".to_owned(),
+            body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            log_result: None,
+        }
+    }
+
+    /// An Invoke API refusal: `(status, code)` and a message.
+    pub fn from_error(error: (u16, &'static str), message: &str) -> Self {
+        Self::service_error(String::new(), error, message)
+    }
+
+    fn empty(status: u16, request_id: String) -> Self {
+        Self {
+            status,
+            request_id,
+            function_error: None,
+            error_code: None,
+            content_type: "application/json".to_owned(),
+            body: Bytes::new(),
+            log_result: None,
+        }
+    }
+}
+
+/// The local Lambda.
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pools: BTreeMap<String, Arc<Pool>>,
+    events: Arc<EventLog>,
+    inflight: TaskTracker,
+    closing: AtomicBool,
+    // Dropped last: its end fires the kill of whatever is left.
+    _watchdog: Arc<Watchdog>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("functions", &self.pools.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Creates the emulator for `functions`. Must be called inside a tokio runtime.
+    pub fn new(functions: Vec<FunctionConfig>, options: Options) -> Result<Self, Error> {
+        let watchdog = Arc::new(Watchdog::start()?);
+        let events = Arc::new(EventLog::new(
+            options.event_capacity,
+            options.event_observer,
+        ));
+        let deps = PoolDeps {
+            events: Arc::clone(&events),
+            sink: options.log_sink,
+            watchdog: Arc::clone(&watchdog),
+            next_env_id: Arc::new(AtomicU64::new(0)),
+        };
+        let mut pools = BTreeMap::new();
+        for cfg in functions {
+            if cfg.command.is_empty() {
+                return Err(Error::EmptyCommand(cfg.name));
+            }
+            if pools.contains_key(&cfg.name) {
+                return Err(Error::DuplicateFunction(cfg.name));
+            }
+            pools.insert(cfg.name.clone(), Pool::new(cfg, deps.clone()));
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pools,
+                events,
+                inflight: TaskTracker::new(),
+                closing: AtomicBool::new(false),
+                _watchdog: watchdog,
+            }),
+        })
+    }
+
+    /// The configured functions' names.
+    pub fn functions(&self) -> Vec<String> {
+        self.inner.pools.keys().cloned().collect()
+    }
+
+    /// Serves the Invoke API on `listener` until `shutdown` is cancelled; then stops accepting,
+    /// lets invocations in flight finish (each is bounded by its function timeout), spins every
+    /// environment down with the proper sequence, and returns.
+    pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) {
+        let accept = CancellationToken::new();
+        let server = tokio::spawn(crate::server::invoke_api::serve(
+            listener,
+            accept.clone(),
+            self.clone(),
+        ));
+        shutdown.cancelled().await;
+        accept.cancel();
+        let _ = server.await;
+        self.close().await;
+    }
+
+    /// Stops taking invokes, waits for those in flight, and spins every environment down.
+    pub async fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.inflight.close();
+        self.inner.inflight.wait().await;
+        let closes: Vec<_> = self
+            .inner
+            .pools
+            .values()
+            .map(|p| {
+                let p = Arc::clone(p);
+                tokio::spawn(async move { p.close().await })
+            })
+            .collect();
+        for c in closes {
+            let _ = c.await;
+        }
+    }
+
+    /// Spins down the idle environments of `function` (all functions when `None`) now,
+    /// gracefully, and returns how many.
+    pub async fn spin_down_idle(&self, function: Option<&str>) -> Result<usize, String> {
+        let pools: Vec<Arc<Pool>> = match function {
+            Some(name) => vec![Arc::clone(
+                self.inner
+                    .pools
+                    .get(name)
+                    .ok_or_else(|| format!("Function not found: {name}"))?,
+            )],
+            None => self.inner.pools.values().cloned().collect(),
+        };
+        let mut n = 0;
+        for p in pools {
+            n += p.spin_down_idle().await;
+        }
+        Ok(n)
+    }
+
+    /// Recorded lifecycle events with `seq >= since`.
+    pub fn events(&self, since: u64) -> Vec<LifecycleEvent> {
+        self.inner.events.snapshot(since)
+    }
+
+    /// Every live environment.
+    pub fn environments(&self) -> Vec<EnvironmentInfo> {
+        self.inner
+            .pools
+            .values()
+            .flat_map(|p| p.environments())
+            .collect()
+    }
+
+    fn resolve(&self, name: &str) -> Option<Arc<Pool>> {
+        // `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, `ACCOUNT:function:NAME`,
+        // or `NAME[:QUALIFIER]`.
+        let name = name.rsplit_once("function:").map_or(name, |(_, n)| n);
+        let name = name.split_once(':').map_or(name, |(n, _)| n);
+        self.inner.pools.get(name).cloned()
+    }
+
+    /// Runs one invoke as the Invoke API does, whatever its type.
+    pub async fn invoke(&self, input: InvokeInput) -> InvokeOutput {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let Some(pool) = self.resolve(&input.function) else {
+            let arn = format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                input.function
+            );
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::RESOURCE_NOT_FOUND,
+                &format!("Function not found: {arn}"),
+            );
+        };
+        let Some(_guard) = self.track() else {
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::SERVICE,
+                "The emulator is shutting down",
+            );
+        };
+        let limit = match input.invocation_type {
+            InvocationType::Event => grace_protocol::invoke_api::MAX_ASYNC_PAYLOAD_BYTES,
+            _ => grace_protocol::invoke_api::MAX_SYNC_PAYLOAD_BYTES,
+        };
+        if input.payload.len() > limit {
+            let message = format!(
+                "Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            );
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::REQUEST_TOO_LARGE,
+                &message,
+            );
+        }
+        let payload = if input.payload.is_empty() {
+            Bytes::from_static(b"{}")
+        } else {
+            input.payload
+        };
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+            let message = format!("Could not parse request body into json: {e}");
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::INVALID_REQUEST_CONTENT,
+                &message,
+            );
+        }
+        let client_context = match input.client_context.as_deref().map(decode_client_context) {
+            Some(Ok(cc)) => Some(cc),
+            Some(Err(message)) => {
+                return InvokeOutput::service_error(
+                    request_id,
+                    service_error::INVALID_REQUEST_CONTENT,
+                    &message,
+                );
+            }
+            None => None,
+        };
+        let request = InvokeRequest {
+            request_id: Arc::from(request_id.as_str()),
+            payload,
+            content_type: input.content_type,
+            trace_id: input.trace_id,
+            client_context,
+            cognito_identity: None,
+            tenant_id: None,
+            tail: input.tail,
+            deadline: None,
+        };
+        match input.invocation_type {
+            InvocationType::DryRun => InvokeOutput::empty(204, request_id),
+            InvocationType::Event => {
+                tokio::spawn(invoke_async(pool, request));
+                InvokeOutput::empty(202, request_id)
+            }
+            InvocationType::RequestResponse => invoke_sync(&pool, request).await,
+        }
+    }
+
+    /// Counts an invocation in flight; `None` once the emulator is closing.
+    fn track(&self) -> Option<tokio_util::task::task_tracker::TaskTrackerToken> {
+        (!self.inner.closing.load(Ordering::SeqCst)).then(|| self.inner.inflight.token())
+    }
+}
+
+fn decode_client_context(b64: &str) -> Result<String, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| "Client context must be a valid Base64-encoded JSON object.".to_owned())?;
+    String::from_utf8(bytes)
+        .map_err(|_| "Client context must be a valid Base64-encoded JSON object.".to_owned())
+}
+
+async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
+    let request_id = request.request_id.to_string();
+    let env = match pool.acquire(&request_id, false).await {
+        Ok((env, deadline)) => {
+            request.deadline = deadline;
+            env
+        }
+        Err(AcquireError::Throttled) => {
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::TOO_MANY_REQUESTS,
+                "Rate Exceeded.",
+            );
+        }
+        Err(AcquireError::Closed) => {
+            return InvokeOutput::service_error(
+                request_id,
+                service_error::SERVICE,
+                "The emulator is shutting down",
+            );
+        }
+        Err(AcquireError::InitFailed(failure)) => {
+            return InvokeOutput {
+                status: 200,
+                request_id,
+                function_error: Some("Unhandled"),
+                error_code: None,
+                content_type: "application/json".to_owned(),
+                body: failure.body,
+                log_result: None,
+            };
+        }
+    };
+    let invoked = env.invoke(request).await;
+    let (body, content_type, function_error) = match invoked.outcome {
+        Outcome::Response { body, content_type } => (
+            body,
+            content_type.unwrap_or_else(|| "application/json".to_owned()),
+            None,
+        ),
+        Outcome::FunctionError { body } | Outcome::PlatformError { body } => {
+            (body, "application/json".to_owned(), Some("Unhandled"))
+        }
+    };
+    let log_result = match invoked.tail {
+        Some(rx) => {
+            let tail = rx.await.unwrap_or_default();
+            Some(base64::engine::general_purpose::STANDARD.encode(tail))
+        }
+        None => None,
+    };
+    InvokeOutput {
+        status: 200,
+        request_id,
+        function_error,
+        error_code: None,
+        content_type,
+        body,
+        log_result,
+    }
+}
+
+/// An `Event` invoke: queued, run when an environment is free, retried twice on a function
+/// error (Lambda waits a minute, then two).
+async fn invoke_async(pool: Arc<Pool>, mut request: InvokeRequest) {
+    let delay = pool.cfg.async_retry_delay;
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            tokio::time::sleep(delay * attempt).await;
+        }
+        let (env, deadline) = match pool.acquire(&request.request_id, true).await {
+            Ok(acquired) => acquired,
+            Err(AcquireError::Closed) => {
+                tracing::warn!(request_id = %request.request_id, "asynchronous invoke dropped: the emulator is shutting down");
+                return;
+            }
+            Err(_) => continue,
+        };
+        request.deadline = deadline;
+        match env.invoke(request.clone()).await.outcome {
+            Outcome::Response { .. } => return,
+            _ => {
+                tracing::warn!(request_id = %request.request_id, attempt = attempt + 1, "asynchronous invoke failed")
+            }
+        }
+    }
+    tracing::warn!(request_id = %request.request_id, "asynchronous invoke failed after 2 retries; discarded");
+}

@@ -1,0 +1,473 @@
+//! One invocation (§4.2): the event handed to the runtime's parked `/next`, the answer handed
+//! back to the caller the moment the runtime posts it, and the completion (runtime's next
+//! `/next` plus every INVOKE-subscribed extension's `event/next`) that makes the environment
+//! idle again. Also the function timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use grace_protocol::ErrorBody;
+use grace_protocol::extensions_api::{Event, Tracing};
+use grace_protocol::runtime_api::error_type;
+use tokio::sync::oneshot;
+
+use super::{ApiError, Environment, Phase, RuntimeState, State};
+use crate::events::{EventKind, now_ms};
+use crate::logs::Report;
+
+/// What the caller asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct InvokeRequest {
+    pub(crate) request_id: Arc<str>,
+    pub(crate) payload: Bytes,
+    pub(crate) content_type: Option<String>,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) client_context: Option<String>,
+    pub(crate) cognito_identity: Option<String>,
+    pub(crate) tenant_id: Option<String>,
+    /// Keep the log for `X-Amz-Log-Result`.
+    pub(crate) tail: bool,
+    /// The invoke's deadline when it was fixed earlier (a suppressed init ran inside it).
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// The event as the runtime's `/next` answer carries it (§1.2).
+#[derive(Debug)]
+pub(crate) struct NextEvent {
+    pub(crate) request_id: Arc<str>,
+    pub(crate) deadline_ms: u64,
+    pub(crate) arn: Arc<str>,
+    pub(crate) trace_id: String,
+    pub(crate) client_context: Option<String>,
+    pub(crate) cognito_identity: Option<String>,
+    pub(crate) tenant_id: Option<String>,
+    pub(crate) payload: Bytes,
+    pub(crate) content_type: Option<String>,
+}
+
+/// What the caller gets.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The runtime's `/response` body and content type.
+    Response {
+        body: Bytes,
+        content_type: Option<String>,
+    },
+    /// The runtime's `/error` body (passed through unchanged).
+    FunctionError { body: Bytes },
+    /// The platform failed the invocation (timeout, crash, oversized response…).
+    PlatformError { body: Bytes },
+}
+
+/// An invocation in flight.
+#[derive(Debug)]
+pub(crate) struct Invocation {
+    pub(crate) request_id: Arc<str>,
+    pub(crate) started: Instant,
+    pub(crate) deadline: Instant,
+    pub(crate) reply: Option<oneshot::Sender<Outcome>>,
+    pub(crate) done: Option<oneshot::Sender<Vec<u8>>>,
+    pub(crate) runtime_done: bool,
+    pub(crate) init_duration: Option<std::time::Duration>,
+    pub(crate) error_type: Option<String>,
+}
+
+/// The answer of [`Environment::invoke`]: the outcome, and (with `tail`) the log tail once the
+/// invocation has completed.
+#[derive(Debug)]
+pub(crate) struct Invoked {
+    pub(crate) outcome: Outcome,
+    pub(crate) tail: Option<oneshot::Receiver<Vec<u8>>>,
+}
+
+/// A platform error body: `{"errorType":…,"errorMessage":"RequestId: … Error: …"}`.
+pub(crate) fn platform_error(request_id: &str, error_type: &str, message: &str) -> Bytes {
+    let body = ErrorBody::new(
+        error_type,
+        format!("RequestId: {request_id} Error: {message}"),
+    );
+    Bytes::from(body.to_json())
+}
+
+impl Environment {
+    /// Runs one invocation on this idle environment. The pool guarantees exclusivity.
+    pub(crate) async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Invoked {
+        let started = Instant::now();
+        let deadline = req.deadline.unwrap_or(started + self.cfg.timeout);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let (done_tx, done_rx) = if req.tail {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let id = Arc::clone(&req.request_id);
+        {
+            let mut st = self.lock();
+            let RuntimeState::Parked(next) = std::mem::take(&mut st.runtime) else {
+                // The pool only hands out idle environments; an exited runtime lands here.
+                let body =
+                    platform_error(&id, error_type::RUNTIME_EXIT_ERROR, "Runtime is not ready");
+                return Invoked {
+                    outcome: Outcome::PlatformError { body },
+                    tail: None,
+                };
+            };
+            st.phase = Phase::Busy;
+            st.invocations += 1;
+            self.thaw(&mut st);
+            if req.tail {
+                self.log.begin_tail();
+            }
+            self.record(EventKind::InvokeStart {
+                request_id: id.to_string(),
+            });
+            self.log.platform(&format!(
+                "START RequestId: {id} Version: {}",
+                self.cfg.version()
+            ));
+            let deadline_ms =
+                now_ms() + deadline.saturating_duration_since(started).as_millis() as u64;
+            let trace_id = req.trace_id.unwrap_or_else(new_trace_id);
+            if st.extensions.iter().any(|e| e.invoke) {
+                let event = Event::Invoke {
+                    deadline_ms,
+                    request_id: id.to_string(),
+                    invoked_function_arn: self.arn.to_string(),
+                    tracing: Some(Tracing {
+                        kind: "X-Amzn-Trace-Id".to_owned(),
+                        value: trace_id.clone(),
+                    }),
+                };
+                let event = Bytes::from(serde_json::to_vec(&event).unwrap_or_default());
+                self.deliver_invoke(&mut st, &event);
+            }
+            let event = NextEvent {
+                request_id: Arc::clone(&id),
+                deadline_ms,
+                arn: Arc::clone(&self.arn),
+                trace_id,
+                client_context: req.client_context,
+                cognito_identity: req.cognito_identity,
+                tenant_id: req.tenant_id,
+                payload: req.payload,
+                content_type: req.content_type,
+            };
+            // If the runtime's connection is gone the process is exiting; its exit is
+            // reported through the reply like any crash.
+            let _ = next.send(event);
+            st.runtime = RuntimeState::Running(Arc::clone(&id));
+            st.invocation = Some(Invocation {
+                request_id: Arc::clone(&id),
+                started,
+                deadline,
+                reply: Some(reply_tx),
+                done: done_tx,
+                runtime_done: false,
+                init_duration: st.cold_start.take(),
+                error_type: None,
+            });
+        }
+        let mut reply_rx = reply_rx;
+        let outcome = tokio::select! {
+            biased;
+            outcome = &mut reply_rx => outcome.ok(),
+            () = tokio::time::sleep_until(deadline.into()) => None,
+        };
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => match self.time_out(&id) {
+                Some(outcome) => outcome,
+                // The reply raced the deadline and won, or the environment failed meanwhile.
+                None => reply_rx.await.unwrap_or_else(|_| Outcome::PlatformError {
+                    body: platform_error(
+                        &id,
+                        error_type::RUNTIME_UNKNOWN,
+                        "Invocation was abandoned",
+                    ),
+                }),
+            },
+        };
+        Invoked {
+            outcome,
+            tail: done_rx,
+        }
+    }
+
+    /// The function timeout fired: the caller gets `Task timed out`, and the environment is
+    /// reset with reason `timeout` (§9.4). `None` if the invocation already got its answer.
+    fn time_out(self: &Arc<Self>, id: &Arc<str>) -> Option<Outcome> {
+        let mut st = self.lock();
+        let inv = st.invocation.as_mut().filter(|inv| inv.request_id == *id)?;
+        let reply = inv.reply.take()?;
+        drop(reply);
+        let elapsed = inv.started.elapsed();
+        let timeout_ms = self.cfg.timeout.as_millis() as u64;
+        let message = format!("Task timed out after {:.2} seconds", elapsed.as_secs_f64());
+        self.finish_timed_out(&mut st, &message, timeout_ms);
+        drop(st);
+        self.spawn_shutdown(grace_protocol::extensions_api::ShutdownReason::Timeout);
+        let body = platform_error(id, error_type::SANDBOX_TIMEDOUT, &message);
+        Some(Outcome::PlatformError { body })
+    }
+
+    /// Writes the timeout lines and ends the invocation with status `timeout`.
+    fn finish_timed_out(&self, st: &mut State, message: &str, timeout_ms: u64) {
+        let Some(inv) = st.invocation.as_mut() else {
+            return;
+        };
+        let id = Arc::clone(&inv.request_id);
+        self.record(EventKind::Timeout {
+            request_id: id.to_string(),
+            timeout_ms,
+        });
+        self.drain_logs(st);
+        let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+        self.log.platform(&format!("{ts} {id} {message}"));
+        self.finish(
+            st,
+            Some("timeout"),
+            Some(error_type::SANDBOX_TIMEDOUT.to_owned()),
+        );
+    }
+
+    /// A runtime that answered but did not come back to `/next` before the deadline: the
+    /// invocation times out there (the caller already has its answer). Called by the pool's
+    /// housekeeping.
+    pub(crate) fn check_overdue(self: &Arc<Self>, now: Instant) {
+        let mut st = self.lock();
+        let overdue = st.phase == Phase::Busy
+            && st
+                .invocation
+                .as_ref()
+                .is_some_and(|inv| inv.reply.is_none() && inv.deadline <= now);
+        if !overdue {
+            return;
+        }
+        let elapsed = st
+            .invocation
+            .as_ref()
+            .map(|i| i.started.elapsed())
+            .unwrap_or_default();
+        let message = format!("Task timed out after {:.2} seconds", elapsed.as_secs_f64());
+        self.finish_timed_out(&mut st, &message, self.cfg.timeout.as_millis() as u64);
+        drop(st);
+        self.spawn_shutdown(grace_protocol::extensions_api::ShutdownReason::Timeout);
+    }
+
+    /// `GET /runtime/invocation/next`. Returns the receiver the event will come on.
+    pub(crate) fn runtime_next(self: &Arc<Self>) -> Result<oneshot::Receiver<NextEvent>, ApiError> {
+        let mut st = self.lock();
+        let previous = std::mem::take(&mut st.runtime);
+        let mut became_idle = false;
+        match previous {
+            RuntimeState::Starting => {
+                // The first /next ends the runtime's init and closes registration (§2.1).
+                st.registration_open = false;
+                self.record(EventKind::RuntimeReady);
+            }
+            RuntimeState::Responded(id) => {
+                let status = match st.invocation.as_ref().and_then(|i| i.error_type.as_ref()) {
+                    Some(_) => "error",
+                    None => "success",
+                };
+                self.record(EventKind::RuntimeDone {
+                    request_id: id.to_string(),
+                    status,
+                });
+                if let Some(inv) = st.invocation.as_mut() {
+                    inv.runtime_done = true;
+                }
+                became_idle = self.try_complete(&mut st);
+            }
+            other => {
+                let from = other.name();
+                st.runtime = other;
+                return Err(ApiError::forbidden(
+                    grace_protocol::runtime_api::error_type::INVALID_STATE_TRANSITION,
+                    format!(
+                        "State transition from {from} to Ready failed for runtime. Error: State transition is not allowed"
+                    ),
+                ));
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        st.runtime = RuntimeState::Parked(tx);
+        drop(st);
+        self.changed.notify_waiters();
+        if became_idle {
+            self.after_idle();
+        }
+        Ok(rx)
+    }
+
+    /// Checks that `id` is the invocation the runtime may answer now (§1.3's validator, then
+    /// the state machine).
+    fn check_answer(st: &State, id: &str, what: &str) -> Result<(), ApiError> {
+        use grace_protocol::runtime_api::error_type as et;
+        let current = st.invocation.as_ref().map(|i| &*i.request_id);
+        if id.is_empty() || current != Some(id) {
+            return Err(ApiError::new(
+                400,
+                et::INVALID_REQUEST_ID,
+                "Invalid request ID",
+            ));
+        }
+        match &st.runtime {
+            RuntimeState::Running(running) if &**running == id => Ok(()),
+            other => Err(ApiError::forbidden(
+                et::INVALID_STATE_TRANSITION,
+                format!(
+                    "State transition from {} to {what} failed for runtime. Error: State transition is not allowed",
+                    other.name()
+                ),
+            )),
+        }
+    }
+
+    /// Validates a `/response` or `/error` before its body is read.
+    pub(crate) fn check_can_answer(&self, id: &str, what: &str) -> Result<(), ApiError> {
+        Self::check_answer(&self.lock(), id, what)
+    }
+
+    /// `POST /runtime/invocation/{id}/response` (or `/error`, with `error`): hands the answer
+    /// to the caller at once.
+    pub(crate) fn runtime_answer(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        error: Option<String>,
+    ) -> Result<(), ApiError> {
+        let mut st = self.lock();
+        let what = if error.is_some() {
+            "InvocationErrorResponse"
+        } else {
+            "InvocationResponse"
+        };
+        Self::check_answer(&st, id, what)?;
+        let id: Arc<str> = Arc::from(id);
+        st.runtime = RuntimeState::Responded(Arc::clone(&id));
+        let Some(inv) = st.invocation.as_mut() else {
+            return Ok(());
+        };
+        let kind = match (&outcome, &error) {
+            (Outcome::Response { body, .. }, _) => EventKind::Response {
+                request_id: id.to_string(),
+                bytes: body.len(),
+            },
+            (_, Some(error_type)) => EventKind::FunctionError {
+                request_id: id.to_string(),
+                error_type: error_type.clone(),
+            },
+            (_, None) => EventKind::FunctionError {
+                request_id: id.to_string(),
+                error_type: String::new(),
+            },
+        };
+        inv.error_type = error;
+        if let Some(reply) = inv.reply.take() {
+            let _ = reply.send(outcome);
+        }
+        drop(st);
+        self.record(kind);
+        Ok(())
+    }
+
+    /// Ends the current invocation if the runtime and every INVOKE-subscribed extension are
+    /// done. Returns `true` when the environment became idle.
+    pub(crate) fn try_complete(&self, st: &mut State) -> bool {
+        let Some(inv) = st.invocation.as_ref() else {
+            return false;
+        };
+        if !inv.runtime_done || st.extensions.iter().any(|e| e.busy) {
+            return false;
+        }
+        let error_type = inv.error_type.clone();
+        self.finish(st, error_type.as_ref().map(|_| "error"), error_type);
+        st.phase = Phase::Idle;
+        st.idle_since = Instant::now();
+        true
+    }
+
+    /// Writes END and REPORT for the current invocation and forgets it.
+    fn finish(&self, st: &mut State, status: Option<&str>, error_type: Option<String>) {
+        let Some(mut inv) = st.invocation.take() else {
+            return;
+        };
+        self.drain_logs(st);
+        let duration = inv.started.elapsed();
+        let max_memory_mb = self.max_memory_mb(st);
+        let id = &inv.request_id;
+        self.log.platform(&format!("END RequestId: {id}"));
+        let report = Report {
+            request_id: id,
+            duration,
+            memory_mb: self.cfg.memory_mb,
+            max_memory_mb,
+            init_duration: inv.init_duration,
+            status,
+            error_type: error_type.as_deref(),
+        };
+        self.log.platform(&report.line());
+        self.record(EventKind::InvokeEnd {
+            request_id: id.to_string(),
+            duration_ms: crate::logs::ms(duration),
+            max_memory_mb,
+        });
+        if let Some(done) = inv.done.take() {
+            let _ = done.send(self.log.take_tail());
+        }
+    }
+
+    /// Fails the invocation in flight, if any, with a platform error (crash, extension
+    /// failure), writing its END/REPORT lines.
+    pub(crate) fn fail_invocation(&self, st: &mut State, error_type: &str, message: &str) {
+        let Some(inv) = st.invocation.as_mut() else {
+            return;
+        };
+        if let Some(reply) = inv.reply.take() {
+            let body = platform_error(&inv.request_id, error_type, message);
+            let _ = reply.send(Outcome::PlatformError { body });
+        }
+        let id = Arc::clone(&inv.request_id);
+        self.drain_logs(st);
+        self.log
+            .platform(&format!("RequestId: {id} Error: {message}"));
+        self.finish(st, Some("error"), Some(error_type.to_owned()));
+    }
+
+    /// The environment became idle: hand it back to the pool.
+    pub(crate) fn after_idle(self: &Arc<Self>) {
+        match self.hooks.upgrade() {
+            Some(hooks) => hooks.idle(Arc::clone(self)),
+            None => self.freeze_if_idle(),
+        }
+    }
+
+    /// How long the environment has been idle, if it is.
+    pub(crate) fn idle_for(&self, now: Instant) -> Option<Duration> {
+        let st = self.lock();
+        (st.phase == Phase::Idle).then(|| now.saturating_duration_since(st.idle_since))
+    }
+
+    /// Busy with an invocation whose answer has gone out: it will be idle soon.
+    pub(crate) fn is_finishing(&self) -> bool {
+        let st = self.lock();
+        st.phase == Phase::Busy && st.invocation.as_ref().is_some_and(|i| i.reply.is_none())
+    }
+}
+
+/// A new X-Ray trace header: `Root=1-{8 hex time}-{24 hex}` with a parent and `Sampled=0`.
+fn new_trace_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let r = uuid::Uuid::new_v4().simple().to_string();
+    format!(
+        "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+        &r[..24],
+        &r[16..32]
+    )
+}

@@ -1,0 +1,294 @@
+//! The environments of one function: reuse an idle one, start another up to the concurrency
+//! limit, throttle beyond it, and spin down the ones idle for too long.
+//!
+//! An invoke that finds every environment busy, but one of them already answered and only
+//! finishing its invocation, waits for that one instead of being throttled: a client that sends
+//! its next request the moment it has the last answer must not see 429 at concurrency 1.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use grace_protocol::extensions_api::ShutdownReason;
+use tokio::sync::{Notify, oneshot};
+
+use crate::config::FunctionConfig;
+use crate::environment::{
+    EnvSpec, Environment, EnvironmentInfo, InitFailure, InitPhase, PoolHooks,
+};
+use crate::events::{EnvId, EventLog};
+use crate::logs::LogSink;
+use crate::sys::Watchdog;
+
+/// Why no environment could be had.
+#[derive(Debug)]
+pub(crate) enum AcquireError {
+    /// Every environment is busy and the limit is reached (429).
+    Throttled,
+    /// Starting a new environment failed; the caller gets this payload.
+    InitFailed(InitFailure),
+    /// The emulator is shutting down.
+    Closed,
+}
+
+/// What every pool shares.
+#[derive(Clone)]
+pub(crate) struct PoolDeps {
+    pub(crate) events: Arc<EventLog>,
+    pub(crate) sink: LogSink,
+    pub(crate) watchdog: Arc<Watchdog>,
+    pub(crate) next_env_id: Arc<AtomicU64>,
+}
+
+pub(crate) struct Pool {
+    pub(crate) cfg: Arc<FunctionConfig>,
+    deps: PoolDeps,
+    state: Mutex<PoolState>,
+    /// Woken whenever an environment leaves the pool.
+    emptied: Notify,
+    me: Weak<Pool>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    all: Vec<Arc<Environment>>,
+    idle: Vec<Arc<Environment>>,
+    starting: usize,
+    /// Invokes waiting for an environment; `None` tells them to look again.
+    waiters: VecDeque<oneshot::Sender<Option<Arc<Environment>>>>,
+    last_init_failed: bool,
+    closed: bool,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: FunctionConfig, deps: PoolDeps) -> Arc<Self> {
+        let pool = Arc::new_cyclic(|me| Pool {
+            cfg: Arc::new(cfg),
+            deps,
+            state: Mutex::new(PoolState::default()),
+            emptied: Notify::new(),
+            me: me.clone(),
+        });
+        tokio::spawn(housekeeping(Arc::downgrade(&pool)));
+        pool
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An environment for one invocation, exclusively; `wait` queues instead of throttling
+    /// (asynchronous invokes). Returns the invoke's deadline when a suppressed init used part
+    /// of it.
+    pub(crate) async fn acquire(
+        &self,
+        request_id: &str,
+        wait: bool,
+    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
+        loop {
+            let next = {
+                let mut st = self.lock();
+                if st.closed {
+                    return Err(AcquireError::Closed);
+                }
+                if let Some(env) = st.idle.pop() {
+                    return Ok((env, None));
+                }
+                if st.all.len() + st.starting < self.cfg.concurrency.max(1) {
+                    st.starting += 1;
+                    Err(if st.last_init_failed {
+                        InitPhase::Invoke
+                    } else {
+                        InitPhase::Init
+                    })
+                } else if !wait && !st.all.iter().any(|e| e.is_finishing()) {
+                    return Err(AcquireError::Throttled);
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.push_back(tx);
+                    Ok(rx)
+                }
+            };
+            let rx = match next {
+                Ok(rx) => rx,
+                Err(phase) => return self.start(phase, request_id).await,
+            };
+            match rx.await {
+                Ok(Some(env)) => return Ok((env, None)),
+                Ok(None) => continue,
+                Err(_) => return Err(AcquireError::Closed),
+            }
+        }
+    }
+
+    async fn start(
+        &self,
+        phase: InitPhase,
+        request_id: &str,
+    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
+        let started = Instant::now();
+        // A suppressed init runs inside the invoke and is bounded by the function timeout.
+        let (limit, deadline) = match phase {
+            InitPhase::Init => (self.cfg.init_timeout, None),
+            InitPhase::Invoke => (self.cfg.timeout, Some(started + self.cfg.timeout)),
+        };
+        let hooks: Weak<dyn PoolHooks> = self.me.clone();
+        let spec = EnvSpec {
+            id: self.deps.next_env_id.fetch_add(1, Ordering::Relaxed) + 1,
+            cfg: Arc::clone(&self.cfg),
+            events: Arc::clone(&self.deps.events),
+            sink: Arc::clone(&self.deps.sink),
+            watchdog: Arc::clone(&self.deps.watchdog),
+            hooks,
+        };
+        let result = Environment::start(spec, phase, limit, request_id).await;
+        let mut st = self.lock();
+        st.starting -= 1;
+        match result {
+            Ok(env) => {
+                st.last_init_failed = false;
+                if st.closed {
+                    drop(st);
+                    env.spawn_shutdown(ShutdownReason::Spindown);
+                    return Err(AcquireError::Closed);
+                }
+                st.all.push(Arc::clone(&env));
+                Ok((env, deadline))
+            }
+            Err(failure) => {
+                st.last_init_failed = true;
+                Self::wake_one(&mut st);
+                Err(AcquireError::InitFailed(failure))
+            }
+        }
+    }
+
+    /// Tells one waiter to look again (capacity was freed).
+    fn wake_one(st: &mut PoolState) {
+        while let Some(w) = st.waiters.pop_front() {
+            if w.send(None).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// Spins down every idle environment now (`grace shutdown`), gracefully; waits for it.
+    pub(crate) async fn spin_down_idle(&self) -> usize {
+        let idle = std::mem::take(&mut self.lock().idle);
+        let n = idle.len();
+        let shutdowns = idle
+            .into_iter()
+            .map(|env| tokio::spawn(env.shutdown(ShutdownReason::Spindown)));
+        for s in shutdowns.collect::<Vec<_>>() {
+            let _ = s.await;
+        }
+        n
+    }
+
+    /// Stops handing out environments and spins every one down once it is idle; waits until
+    /// all are gone.
+    pub(crate) async fn close(&self) {
+        let waiters = {
+            let mut st = self.lock();
+            st.closed = true;
+            std::mem::take(&mut st.waiters)
+        };
+        drop(waiters);
+        self.spin_down_idle().await;
+        loop {
+            let notified = self.emptied.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (empty, idle) = {
+                let mut st = self.lock();
+                (
+                    st.all.is_empty() && st.starting == 0,
+                    std::mem::take(&mut st.idle),
+                )
+            };
+            if empty {
+                return;
+            }
+            for env in idle {
+                env.spawn_shutdown(ShutdownReason::Spindown);
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn environments(&self) -> Vec<EnvironmentInfo> {
+        let all = self.lock().all.clone();
+        all.iter().map(|e| e.info()).collect()
+    }
+
+    fn tick(&self, now: Instant) {
+        let (all, expired) = {
+            let mut st = self.lock();
+            let mut expired = Vec::new();
+            if let Some(limit) = self.cfg.idle_shutdown {
+                st.idle.retain(|env| {
+                    let keep = env.idle_for(now).is_none_or(|idle| idle < limit);
+                    if !keep {
+                        expired.push(Arc::clone(env));
+                    }
+                    keep
+                });
+            }
+            (st.all.clone(), expired)
+        };
+        for env in &all {
+            env.check_overdue(now);
+        }
+        for env in expired {
+            env.spawn_shutdown(ShutdownReason::Spindown);
+        }
+    }
+}
+
+impl PoolHooks for Pool {
+    fn idle(&self, env: Arc<Environment>) {
+        let mut st = self.lock();
+        if st.closed {
+            drop(st);
+            env.spawn_shutdown(ShutdownReason::Spindown);
+            return;
+        }
+        let mut env = Some(env);
+        while let Some(w) = st.waiters.pop_front() {
+            match w.send(env.take()) {
+                Ok(()) => return,
+                Err(returned) => env = returned,
+            }
+        }
+        let Some(env) = env else { return };
+        st.idle.push(Arc::clone(&env));
+        drop(st);
+        env.freeze_if_idle();
+    }
+
+    fn retired(&self, id: EnvId) {
+        let mut st = self.lock();
+        st.all.retain(|e| e.id() != id);
+        st.idle.retain(|e| e.id() != id);
+        Self::wake_one(&mut st);
+        drop(st);
+        self.emptied.notify_waiters();
+    }
+}
+
+/// Idle spin-down and overdue invocations, checked a few times a second (nothing on the invoke
+/// path).
+async fn housekeeping(pool: Weak<Pool>) {
+    let period = match pool.upgrade().and_then(|p| p.cfg.idle_shutdown) {
+        Some(idle) => (idle / 4).clamp(Duration::from_millis(10), Duration::from_millis(100)),
+        None => Duration::from_millis(100),
+    };
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.tick(Instant::now());
+    }
+}

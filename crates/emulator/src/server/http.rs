@@ -1,0 +1,150 @@
+//! What both servers share: the accept loop, body reading with a size limit, and response
+//! builders.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The body type of every response.
+pub(crate) type Body = Full<Bytes>;
+
+/// Serves HTTP/1.1 keep-alive connections on `listener` until `token` is cancelled; then open
+/// connections are closed too.
+pub(crate) async fn serve<F, Fut>(listener: TcpListener, token: CancellationToken, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = token.cancelled() => return,
+        };
+        // Every invoke is a few small exchanges; Nagle's delay would dominate them.
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let fut = handler(req);
+                async move { Ok::<_, Infallible>(fut.await) }
+            });
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = token.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Larger than the limit; the size is what was announced or read so far.
+    TooLarge(usize),
+    /// The connection broke before the body ended.
+    Truncated,
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = announced.filter(|&n| n > limit) {
+        return Err(BodyError::TooLarge(n));
+    }
+    let mut body = req.into_body();
+    let mut buf: Option<bytes::BytesMut> = None;
+    let mut first: Option<Bytes> = None;
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Truncated)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total > limit {
+            return Err(BodyError::TooLarge(total));
+        }
+        // One frame, the usual case, is passed on without a copy.
+        match (&mut buf, first.take()) {
+            (None, None) => first = Some(data),
+            (None, Some(prev)) => {
+                let mut b =
+                    bytes::BytesMut::with_capacity(announced.unwrap_or(prev.len() + data.len()));
+                b.extend_from_slice(&prev);
+                b.extend_from_slice(&data);
+                buf = Some(b);
+            }
+            (Some(b), _) => b.extend_from_slice(&data),
+        }
+    }
+    Ok(match buf {
+        Some(b) => b.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
+/// The value of a header as text, if present and valid.
+pub(crate) fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A response with a JSON body.
+pub(crate) fn json(status: u16, body: impl Into<Bytes>) -> Response<Body> {
+    let mut res = Response::new(Full::new(body.into()));
+    *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// `{"errorType": …, "errorMessage": …}` with `status`.
+pub(crate) fn error(status: u16, error_type: &str, message: &str) -> Response<Body> {
+    json(
+        status,
+        grace_protocol::ErrorBody::new(error_type, message).to_json(),
+    )
+}
+
+/// 202 Accepted with `{"status":"OK"}`.
+pub(crate) fn accepted() -> Response<Body> {
+    json(
+        202,
+        Bytes::from_static(grace_protocol::error::STATUS_OK_BODY.as_bytes()),
+    )
+}
+
+/// 404 for a path no API serves.
+pub(crate) fn not_found() -> Response<Body> {
+    error(404, "NotFound", "Not found")
+}
+
+/// 405 for a known path with the wrong method.
+pub(crate) fn method_not_allowed() -> Response<Body> {
+    error(405, "MethodNotAllowed", "Method not allowed")
+}

@@ -1,0 +1,185 @@
+//! The AWS-compatible Invoke API (§4.8): `POST /2015-03-31/functions/{name}/invocations`, as
+//! `aws lambda invoke --endpoint-url` and boto3 send it; plus the emulator's control endpoints
+//! under `/grace/v1/`.
+
+use ::http::{HeaderValue, Method, Request, Response, header};
+use bytes::Bytes;
+use grace_protocol::invoke_api::{self as api, InvocationType, service_error};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::http::{self, Body, BodyError, read_body};
+use crate::emulator::{Emulator, InvokeInput, InvokeOutput};
+
+/// Serves until `token` is cancelled.
+pub(crate) async fn serve(listener: TcpListener, token: CancellationToken, emulator: Emulator) {
+    http::serve(listener, token, move |req| {
+        let emulator = emulator.clone();
+        async move { route(emulator, req).await }
+    })
+    .await;
+}
+
+async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    if let Some(name) = api::parse_invoke_path(&path) {
+        if req.method() != Method::POST {
+            return http::method_not_allowed();
+        }
+        let name = percent_decode(name);
+        return invoke(emulator, name, req).await;
+    }
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/grace/v1/events") => {
+            let since = query_param(&query, "since")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            http::json(
+                200,
+                serde_json::to_vec(&emulator.events(since)).unwrap_or_default(),
+            )
+        }
+        (&Method::GET, "/grace/v1/environments") => http::json(
+            200,
+            serde_json::to_vec(&emulator.environments()).unwrap_or_default(),
+        ),
+        (&Method::GET, "/grace/v1/functions") => http::json(
+            200,
+            serde_json::to_vec(&emulator.functions()).unwrap_or_default(),
+        ),
+        (&Method::POST, "/grace/v1/shutdown") => {
+            let function = query_param(&query, "function").map(|f| percent_decode(&f));
+            match emulator.spin_down_idle(function.as_deref()).await {
+                Ok(n) => http::json(200, serde_json::json!({ "environments": n }).to_string()),
+                Err(message) => render(InvokeOutput::from_error(
+                    service_error::RESOURCE_NOT_FOUND,
+                    &message,
+                )),
+            }
+        }
+        _ => render(InvokeOutput::from_error(
+            (404, "UnknownOperationException"),
+            "Unknown operation",
+        )),
+    }
+}
+
+async fn invoke(emulator: Emulator, name: String, req: Request<Incoming>) -> Response<Body> {
+    let Some(invocation_type) = InvocationType::parse(http::header(&req, api::HDR_INVOCATION_TYPE))
+    else {
+        let message = "1 validation error detected: Value at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]";
+        return render(InvokeOutput::from_error(
+            service_error::INVALID_PARAMETER,
+            message,
+        ));
+    };
+    let mut input = InvokeInput::new(name, Bytes::new());
+    input.invocation_type = invocation_type;
+    input.tail = http::header(&req, api::HDR_LOG_TYPE) == Some("Tail");
+    input.client_context = http::header(&req, api::HDR_CLIENT_CONTEXT).map(str::to_owned);
+    input.trace_id = http::header(&req, api::HDR_TRACE_ID).map(str::to_owned);
+    input.content_type = http::header(&req, header::CONTENT_TYPE.as_str())
+        .filter(|ct| {
+            !ct.starts_with("application/x-amz-json") && !ct.starts_with("binary/octet-stream")
+        })
+        .map(str::to_owned);
+    if let Some(qualifier) = query_param(req.uri().query().unwrap_or_default(), "Qualifier") {
+        if qualifier != "$LATEST" && qualifier != "%24LATEST" {
+            let message = format!("Function not found: {}:{qualifier}", input.function);
+            return render(InvokeOutput::from_error(
+                service_error::RESOURCE_NOT_FOUND,
+                &message,
+            ));
+        }
+    }
+    // Read a little more than the largest payload, so the limit check below sees the excess.
+    input.payload = match read_body(req, api::MAX_SYNC_PAYLOAD_BYTES + 1).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(_)) => {
+            let message = format!(
+                "Request must be smaller than {} bytes for the InvokeFunction operation",
+                api::MAX_SYNC_PAYLOAD_BYTES
+            );
+            return render(InvokeOutput::from_error(
+                service_error::REQUEST_TOO_LARGE,
+                &message,
+            ));
+        }
+        Err(BodyError::Truncated) => {
+            return http::error(400, "InvalidRequestContentException", "Truncated request");
+        }
+    };
+    render(emulator.invoke(input).await)
+}
+
+fn render(out: InvokeOutput) -> Response<Body> {
+    let mut res = Response::new(http_body_util::Full::new(out.body));
+    *res.status_mut() = ::http::StatusCode::from_u16(out.status).unwrap_or(::http::StatusCode::OK);
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&out.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&out.request_id) {
+        h.insert(api::HDR_REQUEST_ID, v);
+    }
+    if out.status < 300 {
+        h.insert(
+            api::HDR_EXECUTED_VERSION,
+            HeaderValue::from_static("$LATEST"),
+        );
+    }
+    if let Some(e) = out.function_error {
+        h.insert(api::HDR_FUNCTION_ERROR, HeaderValue::from_static(e));
+    }
+    if let Some(code) = out.error_code {
+        h.insert(api::HDR_ERROR_TYPE, HeaderValue::from_static(code));
+    }
+    if let Some(v) = out.log_result.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert(api::HDR_LOG_RESULT, v);
+    }
+    res
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes (function names and qualifiers in paths and queries).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_percent_escapes() {
+        assert_eq!(percent_decode("%24LATEST"), "$LATEST");
+        assert_eq!(percent_decode("a%3Ab"), "a:b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(
+            query_param("a=1&Qualifier=%24LATEST", "Qualifier").as_deref(),
+            Some("$LATEST")
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! One environment's Runtime API (§1) and Extensions API (§2), on its own 127.0.0.1 listener.
+
+use std::sync::Arc;
+
+use ::http::{HeaderValue, Method, Request, Response, header};
+use bytes::Bytes;
+use grace_protocol::extensions_api as ext_api;
+use grace_protocol::runtime_api::{self as rt_api, InvocationPath, error_type};
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+
+use super::http::{self, Body, BodyError, read_body};
+use crate::environment::{ApiError, Environment, NextEvent, NextWait, Outcome};
+
+/// Serves the environment's APIs until it is dead.
+pub(crate) async fn serve(listener: TcpListener, env: Arc<Environment>) {
+    let token = env.token.clone();
+    http::serve(listener, token, move |req| {
+        let env = Arc::clone(&env);
+        async move { route(env, req).await }
+    })
+    .await;
+}
+
+async fn route(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    if path == rt_api::NEXT_PATH {
+        return match *req.method() {
+            Method::GET => next(env).await,
+            _ => http::method_not_allowed(),
+        };
+    }
+    if let Some(what) = InvocationPath::parse(path) {
+        if req.method() != Method::POST {
+            return http::method_not_allowed();
+        }
+        return match what {
+            InvocationPath::Response(id) => {
+                let id = id.to_owned();
+                response(env, &id, req).await
+            }
+            InvocationPath::Error(id) => {
+                let id = id.to_owned();
+                function_error(env, &id, req).await
+            }
+        };
+    }
+    match (req.method(), path) {
+        (&Method::POST, rt_api::INIT_ERROR_PATH) => init_error(env, req).await,
+        (&Method::POST, ext_api::REGISTER_PATH) => register(env, req).await,
+        (&Method::GET, ext_api::EVENT_NEXT_PATH) => extension_next(env, req).await,
+        (&Method::POST, ext_api::INIT_ERROR_PATH) => extension_error(env, req, error_type::EXTENSION_INIT_ERROR),
+        (&Method::POST, ext_api::EXIT_ERROR_PATH) => extension_error(env, req, error_type::EXTENSION_EXIT_ERROR),
+        (&Method::PUT, "/2022-07-01/telemetry") => http::json(202, Bytes::from_static(
+            br#"{"errorType":"Telemetry.NotSupported","errorMessage":"Telemetry API is not supported"}"#,
+        )),
+        (&Method::PUT, "/2020-08-15/logs") => http::json(202, Bytes::from_static(
+            br#"{"errorType":"Logs.NotSupported","errorMessage":"Logs API is not supported"}"#,
+        )),
+        (&Method::GET, "/ping") => http::json(200, Bytes::from_static(b"pong")),
+        _ => http::not_found(),
+    }
+}
+
+fn api_error(e: &ApiError) -> Response<Body> {
+    http::error(e.status, e.error_type, &e.message)
+}
+
+/// `GET /runtime/invocation/next`: parks until the next event.
+async fn next(env: Arc<Environment>) -> Response<Body> {
+    let rx = match env.runtime_next() {
+        Ok(rx) => rx,
+        Err(e) => return api_error(&e),
+    };
+    match rx.await {
+        Ok(event) => next_response(event),
+        // The environment is shutting down: Lambda never answers; the process is signalled and
+        // the connection closes with it.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+fn next_response(event: NextEvent) -> Response<Body> {
+    let mut res = Response::new(http_body_util::Full::new(event.payload));
+    let h = res.headers_mut();
+    let ct = event
+        .content_type
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok());
+    h.insert(
+        header::CONTENT_TYPE,
+        ct.unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    put(rt_api::HDR_REQUEST_ID, &event.request_id);
+    put(rt_api::HDR_DEADLINE_MS, itoa(event.deadline_ms).as_str());
+    put(rt_api::HDR_INVOKED_FUNCTION_ARN, &event.arn);
+    put(rt_api::HDR_TRACE_ID, &event.trace_id);
+    if let Some(v) = &event.client_context {
+        put(rt_api::HDR_CLIENT_CONTEXT, v);
+    }
+    if let Some(v) = &event.cognito_identity {
+        put(rt_api::HDR_COGNITO_IDENTITY, v);
+    }
+    if let Some(v) = &event.tenant_id {
+        put(rt_api::HDR_TENANT_ID, v);
+    }
+    res
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+/// `POST /runtime/invocation/{id}/response` (§1.3).
+async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Response<Body> {
+    if let Err(e) = env.check_can_answer(id, "InvocationResponse") {
+        return api_error(&e);
+    }
+    if let Some(mode) = http::header(&req, rt_api::HDR_RESPONSE_MODE) {
+        if mode != "streaming" {
+            let message = "Invalid function response mode";
+            let body = crate::environment::platform_error_body(
+                id,
+                error_type::RUNTIME_INVALID_RESPONSE_MODE,
+                message,
+            );
+            let _ = env.runtime_answer(
+                id,
+                Outcome::PlatformError { body },
+                Some(error_type::RUNTIME_INVALID_RESPONSE_MODE.to_owned()),
+            );
+            return http::error(400, error_type::INVALID_RESPONSE_MODE, message);
+        }
+    }
+    let content_type = http::header(&req, header::CONTENT_TYPE.as_str()).map(str::to_owned);
+    match read_body(req, rt_api::MAX_PAYLOAD_BYTES).await {
+        Ok(body) => match env.runtime_answer(id, Outcome::Response { body, content_type }, None) {
+            Ok(()) => http::accepted(),
+            Err(e) => api_error(&e),
+        },
+        Err(BodyError::TooLarge(n)) => {
+            let limit = rt_api::MAX_PAYLOAD_BYTES;
+            let body = grace_protocol::ErrorBody::new(
+                error_type::FUNCTION_RESPONSE_TOO_LARGE,
+                format!(
+                    "Response payload size ({n} bytes) exceeded maximum allowed payload size ({limit} bytes)."
+                ),
+            );
+            let outcome = Outcome::PlatformError {
+                body: Bytes::from(body.to_json()),
+            };
+            let _ = env.runtime_answer(
+                id,
+                outcome,
+                Some(error_type::FUNCTION_RESPONSE_TOO_LARGE.to_owned()),
+            );
+            http::error(
+                413,
+                error_type::REQUEST_ENTITY_TOO_LARGE,
+                &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
+            )
+        }
+        Err(BodyError::Truncated) => http::error(
+            400,
+            error_type::TRUNCATED_HTTP_REQUEST,
+            "HTTP request detected as truncated",
+        ),
+    }
+}
+
+/// `POST /runtime/invocation/{id}/error` (§1.4): the body goes to the caller unchanged.
+async fn function_error(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Response<Body> {
+    if let Err(e) = env.check_can_answer(id, "InvocationErrorResponse") {
+        return api_error(&e);
+    }
+    let header_type = http::header(&req, rt_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
+    let body = match read_body(req, rt_api::MAX_PAYLOAD_BYTES).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge(_)) => Bytes::new(),
+        Err(BodyError::Truncated) => {
+            return http::error(
+                400,
+                error_type::TRUNCATED_HTTP_REQUEST,
+                "HTTP request detected as truncated",
+            );
+        }
+    };
+    let parsed: Option<grace_protocol::ErrorBody> = serde_json::from_slice(&body).ok();
+    let error_type = parsed
+        .as_ref()
+        .map(|b| b.error_type.clone())
+        .or(header_type.clone())
+        .unwrap_or_else(|| error_type::RUNTIME_UNKNOWN.to_owned());
+    // Lambda builds the caller's payload from the header when the body is absent or unreadable.
+    let body = if body.is_empty() {
+        Bytes::from(
+            grace_protocol::ErrorBody::new(header_type.unwrap_or(error_type.clone()), "").to_json(),
+        )
+    } else {
+        body
+    };
+    match env.runtime_answer(id, Outcome::FunctionError { body }, Some(error_type)) {
+        Ok(()) => http::accepted(),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// `POST /runtime/init/error` (§1.5).
+async fn init_error(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+    let header_type = http::header(&req, rt_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
+    let body = read_body(req, rt_api::MAX_PAYLOAD_BYTES)
+        .await
+        .unwrap_or_default();
+    match env.runtime_init_error(header_type, body) {
+        Ok(()) => http::accepted(),
+        Err(e) => api_error(&e),
+    }
+}
+
+/// `POST /extension/register` (§2.1).
+async fn register(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+    let name = http::header(&req, ext_api::HDR_NAME)
+        .unwrap_or_default()
+        .to_owned();
+    let feature = http::header(&req, ext_api::HDR_ACCEPT_FEATURE).map(str::to_owned);
+    let body = read_body(req, 64 * 1024).await.unwrap_or_default();
+    match env.register_extension(&name, feature.as_deref(), &body) {
+        Ok((id, body)) => {
+            let mut res = http::json(200, body);
+            if let Ok(v) = HeaderValue::from_str(&id) {
+                res.headers_mut().insert(ext_api::HDR_IDENTIFIER, v);
+            }
+            res
+        }
+        Err(e) => api_error(&e),
+    }
+}
+
+/// `GET /extension/event/next` (§2.2).
+async fn extension_next(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+    let id = http::header(&req, ext_api::HDR_IDENTIFIER).map(str::to_owned);
+    let event = match env.extension_next(id.as_deref()) {
+        Ok(NextWait::Now(event)) => event,
+        Ok(NextWait::Later(rx)) => match rx.await {
+            Ok(event) => event,
+            Err(_) => std::future::pending().await,
+        },
+        Err(e) => return api_error(&e),
+    };
+    let mut res = http::json(200, event);
+    let event_id = uuid::Uuid::new_v4().to_string();
+    if let Ok(v) = HeaderValue::from_str(&event_id) {
+        res.headers_mut().insert(ext_api::HDR_EVENT_IDENTIFIER, v);
+    }
+    if let Some(v) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(ext_api::HDR_IDENTIFIER, v);
+    }
+    res
+}
+
+/// `POST /extension/init/error` and `/extension/exit/error` (§2.3).
+fn extension_error(
+    env: Arc<Environment>,
+    req: Request<Incoming>,
+    fatal: &'static str,
+) -> Response<Body> {
+    let id = http::header(&req, ext_api::HDR_IDENTIFIER);
+    let reported = http::header(&req, ext_api::HDR_FUNCTION_ERROR_TYPE);
+    match env.extension_error(id, reported, fatal) {
+        Ok(()) => http::accepted(),
+        Err(e) => api_error(&e),
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything that touches the operating system: process groups, signals, freezing, `/proc`
+//! readings and the orphan watchdog. Linux is the reference platform (Lambda runs Linux); a port
+//! to another Unix is contained in this module.
+
+mod process;
+mod watchdog;
+
+pub(crate) use process::{Exit, ProcessSpec, kill_group, spawn, tree_peak_rss_kib};
+pub(crate) use watchdog::Watchdog;
+
+pub use process::{Pid, proc_state};
