@@ -64,10 +64,11 @@ pub(crate) struct FunctionArgs {
 
 /// Parses `3s`, `500ms`, `1m` (humantime), or a bare number of seconds.
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(Duration::from_secs_f64(secs));
     }
     humantime::parse_duration(s)
         .map_err(|e| format!("`{s}` is not a duration (try 3s, 500ms, 1m): {e}"))

@@ -54,6 +54,8 @@ pub(crate) struct Pool {
 struct PoolState {
     all: Vec<Arc<Environment>>,
     idle: Vec<Arc<Environment>>,
+    /// Shutting down: no longer counted, but waited for when the pool closes.
+    retiring: Vec<EnvId>,
     starting: usize,
     /// Invokes waiting for an environment; `None` tells them to look again.
     waiters: VecDeque<oneshot::Sender<Option<Arc<Environment>>>>,
@@ -271,8 +273,12 @@ impl PoolHooks for Pool {
         let mut st = self.lock();
         st.all.retain(|e| e.id() != id);
         st.idle.retain(|e| e.id() != id);
+        st.retiring.push(id);
         Self::wake_one(&mut st);
-        drop(st);
+    }
+
+    fn dead(&self, id: EnvId) {
+        self.lock().retiring.retain(|e| *e != id);
         self.emptied.notify_waiters();
     }
 }

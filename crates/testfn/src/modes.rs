@@ -43,12 +43,11 @@ pub(crate) fn handle(
     id: &str,
     reply: &mut Response,
 ) -> io::Result<()> {
-    if looks_scripted(&next.body) {
-        if let Ok(Value::Object(script)) = serde_json::from_slice::<Value>(&next.body) {
-            if KEYS.iter().any(|k| script.contains_key(*k)) {
-                return run(api, next, id, &script, reply);
-            }
-        }
+    if looks_scripted(&next.body)
+        && let Ok(Value::Object(script)) = serde_json::from_slice::<Value>(&next.body)
+        && KEYS.iter().any(|k| script.contains_key(*k))
+    {
+        return run(api, next, id, &script, reply);
     }
     respond(api, id, &next.body, reply)
 }

@@ -36,13 +36,12 @@ pub(crate) struct Extension {
 impl Extension {
     /// Hands `event` to the extension now if it is parked, otherwise at its next call.
     pub(crate) fn deliver(&mut self, event: ExtEvent) {
-        if let Some(tx) = self.parked.take() {
-            match tx.send(event) {
-                Ok(()) => return,
-                Err(event) => self.pending = Some(event),
-            }
-        } else {
-            self.pending = Some(event);
+        let undelivered = match self.parked.take() {
+            Some(tx) => tx.send(event).err(),
+            None => Some(event),
+        };
+        if undelivered.is_some() {
+            self.pending = undelivered;
         }
     }
 }

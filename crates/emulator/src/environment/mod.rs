@@ -36,8 +36,11 @@ pub(crate) use invoke::{InvokeRequest, NextEvent, Outcome, platform_error as pla
 pub(crate) trait PoolHooks: Send + Sync {
     /// The environment finished an invocation and is idle again.
     fn idle(&self, env: Arc<Environment>);
-    /// The environment is shutting down and must not be handed out again.
+    /// The environment is shutting down and must not be handed out again; it no longer counts
+    /// against the concurrency limit.
     fn retired(&self, env: EnvId);
+    /// The environment's shutdown is complete: all its processes are gone.
+    fn dead(&self, env: EnvId);
 }
 
 /// Where an environment is in its life.

@@ -192,6 +192,9 @@ impl Environment {
         });
         self.token.cancel();
         self.changed.notify_waiters();
+        if let Some(hooks) = self.hooks.upgrade() {
+            hooks.dead(self.id);
+        }
     }
 
     /// SIGKILLs a process group (recorded when the process was still alive).

@@ -17,10 +17,22 @@ use tokio_util::sync::CancellationToken;
 /// The body type of every response.
 pub(crate) type Body = Full<Bytes>;
 
-/// Serves HTTP/1.1 keep-alive connections on `listener` until `token` is cancelled; then open
-/// connections are closed too.
-pub(crate) async fn serve<F, Fut>(listener: TcpListener, token: CancellationToken, handler: F)
-where
+/// How open connections end when the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnStop {
+    /// Close them at once (an environment's Runtime API, once its processes are gone).
+    Close,
+    /// Let the request in flight finish, then close (the Invoke API).
+    Drain,
+}
+
+/// Serves HTTP/1.1 keep-alive connections on `listener` until `token` is cancelled.
+pub(crate) async fn serve<F, Fut>(
+    listener: TcpListener,
+    token: CancellationToken,
+    on_stop: OnStop,
+    handler: F,
+) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -48,9 +60,14 @@ where
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
             tokio::select! {
-                _ = conn => {}
+                _ = conn.as_mut() => return,
                 () = token.cancelled() => {}
+            }
+            if on_stop == OnStop::Drain {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
             }
         });
     }
@@ -65,17 +82,25 @@ pub(crate) enum BodyError {
     Truncated,
 }
 
-/// Reads a whole body, refusing more than `limit` bytes.
+/// A body larger than this is not even drained: the connection is closed on it.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads a whole body, refusing more than `limit` bytes. An oversized body is still read (up to
+/// 64 MiB) and thrown away, so that the client, still writing it, gets the error answer rather
+/// than a broken connection.
 pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, BodyError> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    let mut body = req.into_body();
     if let Some(n) = announced.filter(|&n| n > limit) {
+        if n <= DRAIN_LIMIT {
+            while let Some(Ok(_)) = body.frame().await {}
+        }
         return Err(BodyError::TooLarge(n));
     }
-    let mut body = req.into_body();
     let mut buf: Option<bytes::BytesMut> = None;
     let mut first: Option<Bytes> = None;
     let mut total = 0usize;
@@ -86,6 +111,12 @@ pub(crate) async fn read_body(req: Request<Incoming>, limit: usize) -> Result<By
         };
         total += data.len();
         if total > limit {
+            while let Some(Ok(frame)) = body.frame().await {
+                total += frame.data_ref().map_or(0, Bytes::len);
+                if total > DRAIN_LIMIT {
+                    break;
+                }
+            }
             return Err(BodyError::TooLarge(total));
         }
         // One frame, the usual case, is passed on without a copy.

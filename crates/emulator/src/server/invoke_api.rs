@@ -14,7 +14,7 @@ use crate::emulator::{Emulator, InvokeInput, InvokeOutput};
 
 /// Serves until `token` is cancelled.
 pub(crate) async fn serve(listener: TcpListener, token: CancellationToken, emulator: Emulator) {
-    http::serve(listener, token, move |req| {
+    http::serve(listener, token, http::OnStop::Drain, move |req| {
         let emulator = emulator.clone();
         async move { route(emulator, req).await }
     })
@@ -85,14 +85,15 @@ async fn invoke(emulator: Emulator, name: String, req: Request<Incoming>) -> Res
             !ct.starts_with("application/x-amz-json") && !ct.starts_with("binary/octet-stream")
         })
         .map(str::to_owned);
-    if let Some(qualifier) = query_param(req.uri().query().unwrap_or_default(), "Qualifier") {
-        if qualifier != "$LATEST" && qualifier != "%24LATEST" {
-            let message = format!("Function not found: {}:{qualifier}", input.function);
-            return render(InvokeOutput::from_error(
-                service_error::RESOURCE_NOT_FOUND,
-                &message,
-            ));
-        }
+    if let Some(qualifier) = query_param(req.uri().query().unwrap_or_default(), "Qualifier")
+        && qualifier != "$LATEST"
+        && qualifier != "%24LATEST"
+    {
+        let message = format!("Function not found: {}:{qualifier}", input.function);
+        return render(InvokeOutput::from_error(
+            service_error::RESOURCE_NOT_FOUND,
+            &message,
+        ));
     }
     // Read a little more than the largest payload, so the limit check below sees the excess.
     input.payload = match read_body(req, api::MAX_SYNC_PAYLOAD_BYTES + 1).await {
@@ -155,12 +156,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

@@ -15,7 +15,7 @@ use crate::environment::{ApiError, Environment, NextEvent, NextWait, Outcome};
 /// Serves the environment's APIs until it is dead.
 pub(crate) async fn serve(listener: TcpListener, env: Arc<Environment>) {
     let token = env.token.clone();
-    http::serve(listener, token, move |req| {
+    http::serve(listener, token, http::OnStop::Close, move |req| {
         let env = Arc::clone(&env);
         async move { route(env, req).await }
     })
@@ -121,21 +121,21 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
     if let Err(e) = env.check_can_answer(id, "InvocationResponse") {
         return api_error(&e);
     }
-    if let Some(mode) = http::header(&req, rt_api::HDR_RESPONSE_MODE) {
-        if mode != "streaming" {
-            let message = "Invalid function response mode";
-            let body = crate::environment::platform_error_body(
-                id,
-                error_type::RUNTIME_INVALID_RESPONSE_MODE,
-                message,
-            );
-            let _ = env.runtime_answer(
-                id,
-                Outcome::PlatformError { body },
-                Some(error_type::RUNTIME_INVALID_RESPONSE_MODE.to_owned()),
-            );
-            return http::error(400, error_type::INVALID_RESPONSE_MODE, message);
-        }
+    if let Some(mode) = http::header(&req, rt_api::HDR_RESPONSE_MODE)
+        && mode != "streaming"
+    {
+        let message = "Invalid function response mode";
+        let body = crate::environment::platform_error_body(
+            id,
+            error_type::RUNTIME_INVALID_RESPONSE_MODE,
+            message,
+        );
+        let _ = env.runtime_answer(
+            id,
+            Outcome::PlatformError { body },
+            Some(error_type::RUNTIME_INVALID_RESPONSE_MODE.to_owned()),
+        );
+        return http::error(400, error_type::INVALID_RESPONSE_MODE, message);
     }
     let content_type = http::header(&req, header::CONTENT_TYPE.as_str()).map(str::to_owned);
     match read_body(req, rt_api::MAX_PAYLOAD_BYTES).await {

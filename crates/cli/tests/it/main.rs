@@ -1,0 +1,8 @@
+//! Integration tests of `grace`: each drives the real binary as a user would, with real
+//! processes, on loopback. One test binary (ripgrep's layout), one module per area.
+
+#![allow(unreachable_pub, clippy::unwrap_used)]
+
+mod util;
+
+mod emulator;
