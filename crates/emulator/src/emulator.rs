@@ -81,7 +81,7 @@ impl InvokeInput {
 }
 
 /// The Invoke API's answer, ready to be rendered as HTTP.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct InvokeOutput {
     pub status: u16,
     pub request_id: String,
@@ -91,6 +91,8 @@ pub struct InvokeOutput {
     pub error_code: Option<&'static str>,
     pub content_type: String,
     pub body: Bytes,
+    /// A streamed response (then `body` is empty): read it as it arrives.
+    pub stream: Option<crate::server::stream::StreamedBody>,
     /// `X-Amz-Log-Result`: base64 of the last 4 KB of the invocation's log.
     pub log_result: Option<String>,
 }
@@ -114,6 +116,7 @@ impl InvokeOutput {
             error_code: Some(code),
             content_type: "application/json".to_owned(),
             body: Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+            stream: None,
             log_result: None,
         }
     }
@@ -131,6 +134,7 @@ impl InvokeOutput {
             error_code: None,
             content_type: "application/json".to_owned(),
             body: Bytes::new(),
+            stream: None,
             log_result: None,
         }
     }
@@ -398,22 +402,32 @@ async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
                 error_code: None,
                 content_type: "application/json".to_owned(),
                 body: failure.body,
+                stream: None,
                 log_result: None,
             };
         }
     };
     let invoked = env.invoke(request).await;
+    let mut stream = None;
     let (body, content_type, function_error) = match invoked.outcome {
         Outcome::Response { body, content_type } => (
             body,
             content_type.unwrap_or_else(|| "application/json".to_owned()),
             None,
         ),
+        Outcome::Streamed { body, content_type } => {
+            stream = Some(body);
+            let content_type =
+                content_type.unwrap_or_else(|| "application/octet-stream".to_owned());
+            (Bytes::new(), content_type, None)
+        }
         Outcome::FunctionError { body } | Outcome::PlatformError { body } => {
             (body, "application/json".to_owned(), Some("Unhandled"))
         }
     };
-    let log_result = match invoked.tail {
+    // A streamed answer goes out as it arrives; its log is complete only after it ends, so a
+    // stream carries no log tail.
+    let log_result = match invoked.tail.filter(|_| stream.is_none()) {
         Some(rx) => {
             let tail = rx.await.unwrap_or_default();
             Some(base64::engine::general_purpose::STANDARD.encode(tail))
@@ -427,6 +441,7 @@ async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
         error_code: None,
         content_type,
         body,
+        stream,
         log_result,
     }
 }
@@ -449,7 +464,7 @@ async fn invoke_async(pool: Arc<Pool>, mut request: InvokeRequest) {
         };
         request.deadline = deadline;
         match env.invoke(request.clone()).await.outcome {
-            Outcome::Response { .. } => return,
+            Outcome::Response { .. } | Outcome::Streamed { .. } => return,
             _ => {
                 tracing::warn!(request_id = %request.request_id, attempt = attempt + 1, "asynchronous invoke failed")
             }

@@ -40,4 +40,5 @@ pub use emulator::{Emulator, InvokeInput, InvokeOutput, Options};
 pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
+pub use server::stream::StreamedBody;
 pub use sys::{Pid, proc_state};

@@ -96,6 +96,75 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Sends a chunked request: `chunks` one by one with `pause` between them, then `trailers`
+    /// as real HTTP trailers (response streaming, §1.6), and reads the answer into `resp`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn request_chunked(
+        &mut self,
+        path: fmt::Arguments<'_>,
+        headers: &[(&str, &str)],
+        chunks: &[Vec<u8>],
+        pause: std::time::Duration,
+        trailers: &[(&str, &str)],
+        resp: &mut Response,
+    ) -> io::Result<()> {
+        let result = self.exchange_chunked(path, headers, chunks, pause, trailers, resp);
+        if result.is_err() || !resp.keep_alive() {
+            self.stream = None;
+        }
+        result
+    }
+
+    fn exchange_chunked(
+        &mut self,
+        path: fmt::Arguments<'_>,
+        headers: &[(&str, &str)],
+        chunks: &[Vec<u8>],
+        pause: std::time::Duration,
+        trailers: &[(&str, &str)],
+        resp: &mut Response,
+    ) -> io::Result<()> {
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                let tcp = TcpStream::connect(&self.addr)?;
+                tcp.set_nodelay(true)?;
+                self.stream.insert(BufReader::with_capacity(16 * 1024, tcp))
+            }
+        };
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n",
+            self.addr
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !trailers.is_empty() {
+            let names: Vec<&str> = trailers.iter().map(|(k, _)| *k).collect();
+            head.push_str(&format!("Trailer: {}\r\n", names.join(", ")));
+        }
+        head.push_str("\r\n");
+        let tcp = stream.get_mut();
+        tcp.write_all(head.as_bytes())?;
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(pause);
+            }
+            tcp.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())?;
+            tcp.write_all(chunk)?;
+            tcp.write_all(b"\r\n")?;
+        }
+        let mut tail = String::from("0\r\n");
+        for (name, value) in trailers {
+            tail.push_str(&format!("{name}: {value}\r\n"));
+        }
+        tail.push_str("\r\n");
+        tcp.write_all(tail.as_bytes())?;
+        read_response(stream, resp)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Conn;

@@ -21,7 +21,8 @@ use std::thread;
 use std::time::Duration;
 
 /// Every key that turns a payload into a script.
-const KEYS: [&str; 12] = [
+const KEYS: [&str; 13] = [
+    "stream",
     "log",
     "stderr",
     "sleep_ms",
@@ -119,7 +120,43 @@ fn run(
         say!("bad id status={} body={}", reply.status, reply.body_text());
     }
 
-    if let Some(msg) = s.get("error") {
+    if let Some(Value::Array(parts)) = s.get("stream") {
+        // Response streaming: each part is one chunk, `stream_pause_ms` apart; a
+        // `stream_error` is reported in real trailers, its body base64 (§1.6).
+        let chunks: Vec<Vec<u8>> = parts.iter().map(|p| text(p).into_bytes()).collect();
+        let pause = Duration::from_millis(
+            s.get("stream_pause_ms")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        );
+        let error_body;
+        let mut trailers = Vec::new();
+        if let Some(msg) = s.get("stream_error") {
+            let body =
+                json!({"errorType": "Function.StreamError", "errorMessage": text(msg)}).to_string();
+            error_body = crate::actions::base64(body.as_bytes());
+            trailers.push(("Lambda-Runtime-Function-Error-Type", "Function.StreamError"));
+            trailers.push(("Lambda-Runtime-Function-Error-Body", error_body.as_str()));
+        }
+        api.request_chunked(
+            format_args!("/2018-06-01/runtime/invocation/{id}/response"),
+            &[
+                ("Lambda-Runtime-Function-Response-Mode", "streaming"),
+                ("Content-Type", "text/plain"),
+            ],
+            &chunks,
+            pause,
+            &trailers,
+            reply,
+        )?;
+        if reply.status != 202 {
+            say!(
+                "response status={} body={}",
+                reply.status,
+                reply.body_text()
+            );
+        }
+    } else if let Some(msg) = s.get("error") {
         let body =
             json!({"errorType": "Function.TestError", "errorMessage": text(msg)}).to_string();
         post(

@@ -590,3 +590,53 @@ fn event_invokes_are_queued_and_retried_on_error() {
         "a success is not retried"
     );
 }
+
+#[test]
+fn streamed_responses_reach_the_caller_as_they_arrive_with_error_trailers() {
+    use std::io::{Read, Write};
+    let s = Serve::testfn("streamer", &[], &[]);
+    let payload = r#"{"stream":["part-1;","part-2;","part-3"],"stream_pause_ms":400,"stream_error":"late failure"}"#;
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    let started = std::time::Instant::now();
+    write!(
+        conn,
+        "POST /2015-03-31/functions/streamer/invocations HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut first_chunk_at = None;
+    loop {
+        let n = conn.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first_chunk_at.is_none() && String::from_utf8_lossy(&raw).contains("part-1;") {
+            first_chunk_at = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let text = String::from_utf8_lossy(&raw).to_lowercase();
+    let first = first_chunk_at.expect("first chunk");
+    assert!(
+        total >= Duration::from_millis(800),
+        "two pauses of 400 ms: {total:?}"
+    );
+    assert!(
+        first + Duration::from_millis(600) < total,
+        "the first chunk came early ({first:?} of {total:?})"
+    );
+    assert!(text.contains("transfer-encoding: chunked"), "{text}");
+    assert!(text.contains("part-3"));
+    assert!(
+        text.contains("lambda-runtime-function-error-type: function.streamerror"),
+        "trailers passed on: {text}"
+    );
+    assert!(s.wait_stdout("Error Type: Function.StreamError", Duration::from_secs(2)));
+    // Negative control: a stream without an error ends cleanly and the REPORT has no error.
+    let a = s.invoke("streamer", r#"{"stream":["a","b"]}"#);
+    assert_eq!(a.text(), "ab");
+    assert!(a.header("x-amz-function-error").is_none());
+}

@@ -54,6 +54,11 @@ pub(crate) enum Outcome {
         body: Bytes,
         content_type: Option<String>,
     },
+    /// A streamed `/response`, forwarded as it arrives.
+    Streamed {
+        body: crate::server::stream::StreamedBody,
+        content_type: Option<String>,
+    },
     /// The runtime's `/error` body (passed through unchanged).
     FunctionError { body: Bytes },
     /// The platform failed the invocation (timeout, crash, oversized response…).
@@ -372,6 +377,14 @@ impl Environment {
         drop(st);
         self.record(kind);
         Ok(())
+    }
+
+    /// A streamed response reported an error in its trailers: the invocation ends in error.
+    pub(crate) fn set_invocation_error(&self, id: &str, error_type: String) {
+        let mut st = self.lock();
+        if let Some(inv) = st.invocation.as_mut().filter(|i| &*i.request_id == id) {
+            inv.error_type = Some(error_type);
+        }
     }
 
     /// Ends the current invocation if the runtime and every INVOKE-subscribed extension are

@@ -14,8 +14,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The body type of every response.
-pub(crate) type Body = Full<Bytes>;
+/// The body type of every response: whole, or streamed from a runtime.
+pub(crate) type Body = http_body_util::Either<Full<Bytes>, super::stream::StreamedBody>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Either::Left(Full::new(bytes.into()))
+}
 
 /// How open connections end when the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +150,7 @@ pub(crate) fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> 
 
 /// A response with a JSON body.
 pub(crate) fn json(status: u16, body: impl Into<Bytes>) -> Response<Body> {
-    let mut res = Response::new(Full::new(body.into()));
+    let mut res = Response::new(full(body));
     *res.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     res.headers_mut().insert(
         header::CONTENT_TYPE,

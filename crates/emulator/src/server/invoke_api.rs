@@ -115,8 +115,22 @@ async fn invoke(emulator: Emulator, name: String, req: Request<Incoming>) -> Res
     render(emulator.invoke(input).await)
 }
 
-fn render(out: InvokeOutput) -> Response<Body> {
-    let mut res = Response::new(http_body_util::Full::new(out.body));
+fn render(mut out: InvokeOutput) -> Response<Body> {
+    let streamed = out.stream.is_some();
+    let body = match out.stream.take() {
+        Some(stream) => http_body_util::Either::Right(stream),
+        None => http::full(std::mem::take(&mut out.body)),
+    };
+    let mut res = Response::new(body);
+    if streamed {
+        // hyper sends only the trailers a response declares.
+        res.headers_mut().insert(
+            header::TRAILER,
+            HeaderValue::from_static(
+                "Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body",
+            ),
+        );
+    }
     *res.status_mut() = ::http::StatusCode::from_u16(out.status).unwrap_or(::http::StatusCode::OK);
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&out.content_type) {

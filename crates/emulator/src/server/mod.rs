@@ -5,3 +5,4 @@
 pub(crate) mod http;
 pub(crate) mod invoke_api;
 pub(crate) mod runtime_api;
+pub(crate) mod stream;

@@ -81,7 +81,7 @@ async fn next(env: Arc<Environment>) -> Response<Body> {
 }
 
 fn next_response(event: NextEvent) -> Response<Body> {
-    let mut res = Response::new(http_body_util::Full::new(event.payload));
+    let mut res = Response::new(http::full(event.payload));
     let h = res.headers_mut();
     let ct = event
         .content_type
@@ -121,9 +121,12 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
     if let Err(e) = env.check_can_answer(id, "InvocationResponse") {
         return api_error(&e);
     }
-    if let Some(mode) = http::header(&req, rt_api::HDR_RESPONSE_MODE)
-        && mode != "streaming"
-    {
+    let mode = http::header(&req, rt_api::HDR_RESPONSE_MODE);
+    if mode == Some("streaming") {
+        let content_type = http::header(&req, header::CONTENT_TYPE.as_str()).map(str::to_owned);
+        return streamed_response(env, id, req, content_type).await;
+    }
+    if mode.is_some() {
         let message = "Invalid function response mode";
         let body = crate::environment::platform_error_body(
             id,
@@ -274,5 +277,37 @@ fn extension_error(
     match env.extension_error(id, reported, fatal) {
         Ok(()) => http::accepted(),
         Err(e) => api_error(&e),
+    }
+}
+
+/// A streamed `/response` (§1.6): the caller gets the stream as it arrives; the runtime gets its
+/// 202 once the stream has ended.
+async fn streamed_response(
+    env: Arc<Environment>,
+    id: &str,
+    req: Request<Incoming>,
+    content_type: Option<String>,
+) -> Response<Body> {
+    use super::stream::{StreamEnd, channel, forward};
+    let (tx, body) = channel();
+    if let Err(e) = env.runtime_answer(id, Outcome::Streamed { body, content_type }, None) {
+        return api_error(&e);
+    }
+    match forward(req.into_body(), tx).await {
+        StreamEnd::Complete { error: None } => http::accepted(),
+        StreamEnd::Complete {
+            error: Some(error_type),
+        } => {
+            env.set_invocation_error(id, error_type);
+            http::accepted()
+        }
+        StreamEnd::Truncated { error_type } => {
+            env.set_invocation_error(id, error_type.to_owned());
+            http::error(
+                400,
+                error_type::TRUNCATED_HTTP_REQUEST,
+                "HTTP request detected as truncated",
+            )
+        }
     }
 }
