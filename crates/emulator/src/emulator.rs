@@ -240,7 +240,7 @@ impl Emulator {
 
     /// Spins down the idle environments of `function` (all functions when `None`) now,
     /// gracefully, and returns how many.
-    pub async fn spin_down_idle(&self, function: Option<&str>) -> Result<usize, String> {
+    pub async fn spin_down(&self, function: Option<&str>) -> Result<usize, String> {
         let pools: Vec<Arc<Pool>> = match function {
             Some(name) => vec![Arc::clone(
                 self.inner
@@ -252,7 +252,7 @@ impl Emulator {
         };
         let mut n = 0;
         for p in pools {
-            n += p.spin_down_idle().await;
+            n += p.spin_down().await;
         }
         Ok(n)
     }

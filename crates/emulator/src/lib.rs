@@ -34,6 +34,7 @@ pub mod logs;
 mod pool;
 mod server;
 mod sys;
+mod telemetry;
 
 pub use config::{FunctionConfig, ShutdownBudgets};
 pub use emulator::{Emulator, InvokeInput, InvokeOutput, Options};

@@ -46,6 +46,7 @@ pub(crate) struct LogStream {
     function: Arc<str>,
     env: EnvId,
     sink: LogSink,
+    telemetry: Option<Arc<crate::telemetry::Hub>>,
     tail: Mutex<Option<Vec<u8>>>,
 }
 
@@ -58,11 +59,17 @@ impl std::fmt::Debug for LogStream {
 }
 
 impl LogStream {
-    pub(crate) fn new(function: Arc<str>, env: EnvId, sink: LogSink) -> Self {
+    pub(crate) fn new(
+        function: Arc<str>,
+        env: EnvId,
+        sink: LogSink,
+        telemetry: Option<Arc<crate::telemetry::Hub>>,
+    ) -> Self {
         Self {
             function,
             env,
             sink,
+            telemetry,
             tail: Mutex::new(None),
         }
     }
@@ -79,6 +86,13 @@ impl LogStream {
             source,
             text,
         });
+        if let Some(hub) = &self.telemetry {
+            match source {
+                LogSource::Function => hub.log_line(None, text),
+                LogSource::Extension(name) => hub.log_line(Some(name), text),
+                LogSource::Platform => {}
+            }
+        }
         let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(buf) = tail.as_mut() {
             buf.extend_from_slice(text.as_bytes());
@@ -283,7 +297,7 @@ mod tests {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let seen = Arc::clone(&lines);
         let sink: LogSink = Arc::new(move |l| seen.lock().unwrap().push(l.text.to_owned()));
-        let stream = LogStream::new(Arc::from("f"), 1, sink);
+        let stream = LogStream::new(Arc::from("f"), 1, sink, None);
         let (reader, mut writer) = std::io::pipe().unwrap();
         let out = ProcessOutput::new(reader, None).unwrap();
         stream.begin_tail();

@@ -57,6 +57,10 @@ struct PoolState {
     /// Shutting down: no longer counted, but waited for when the pool closes.
     retiring: Vec<EnvId>,
     starting: usize,
+    /// Environments in init (listed by the control API; not yet usable).
+    initializing: Vec<Arc<Environment>>,
+    /// Busy environments to spin down as soon as they are idle (`grace shutdown`).
+    drain: Vec<EnvId>,
     /// Invokes waiting for an environment; `None` tells them to look again.
     waiters: VecDeque<oneshot::Sender<Option<Arc<Environment>>>>,
     last_init_failed: bool,
@@ -144,9 +148,11 @@ impl Pool {
             watchdog: Arc::clone(&self.deps.watchdog),
             hooks,
         };
+        let id = spec.id;
         let result = Environment::start(spec, phase, limit, request_id).await;
         let mut st = self.lock();
         st.starting -= 1;
+        st.initializing.retain(|e| e.id() != id);
         match result {
             Ok(env) => {
                 st.last_init_failed = false;
@@ -175,15 +181,27 @@ impl Pool {
         }
     }
 
-    /// Spins down every idle environment now (`grace shutdown`), gracefully; waits for it.
-    pub(crate) async fn spin_down_idle(&self) -> usize {
-        let idle = std::mem::take(&mut self.lock().idle);
-        let n = idle.len();
-        let shutdowns = idle
-            .into_iter()
-            .map(|env| tokio::spawn(env.shutdown(ShutdownReason::Spindown)));
-        for s in shutdowns.collect::<Vec<_>>() {
-            let _ = s.await;
+    /// Spins every environment down (`grace shutdown`), gracefully: the idle ones now, the busy
+    /// ones as soon as their invocation completes. Waits for all of them; returns how many.
+    pub(crate) async fn spin_down(&self) -> usize {
+        let (idle, busy) = {
+            let mut st = self.lock();
+            let idle = std::mem::take(&mut st.idle);
+            let busy: Vec<Arc<Environment>> = st
+                .all
+                .iter()
+                .filter(|e| !idle.iter().any(|i| i.id() == e.id()))
+                .cloned()
+                .collect();
+            st.drain.extend(busy.iter().map(|e| e.id()));
+            (idle, busy)
+        };
+        let n = idle.len() + busy.len();
+        for env in &idle {
+            env.spawn_shutdown(ShutdownReason::Spindown);
+        }
+        for env in idle.iter().chain(busy.iter()) {
+            env.wait_dead().await;
         }
         n
     }
@@ -197,7 +215,6 @@ impl Pool {
             std::mem::take(&mut st.waiters)
         };
         drop(waiters);
-        self.spin_down_idle().await;
         loop {
             let notified = self.emptied.notified();
             tokio::pin!(notified);
@@ -205,7 +222,7 @@ impl Pool {
             let (empty, idle) = {
                 let mut st = self.lock();
                 (
-                    st.all.is_empty() && st.starting == 0,
+                    st.all.is_empty() && st.starting == 0 && st.retiring.is_empty(),
                     std::mem::take(&mut st.idle),
                 )
             };
@@ -220,8 +237,15 @@ impl Pool {
     }
 
     pub(crate) fn environments(&self) -> Vec<EnvironmentInfo> {
-        let all = self.lock().all.clone();
-        all.iter().map(|e| e.info()).collect()
+        let envs: Vec<Arc<Environment>> = {
+            let st = self.lock();
+            st.initializing
+                .iter()
+                .chain(st.all.iter())
+                .cloned()
+                .collect()
+        };
+        envs.iter().map(|e| e.info()).collect()
     }
 
     fn tick(&self, now: Instant) {
@@ -249,9 +273,18 @@ impl Pool {
 }
 
 impl PoolHooks for Pool {
+    fn created(&self, env: Arc<Environment>) {
+        self.lock().initializing.push(env);
+    }
+
     fn idle(&self, env: Arc<Environment>) {
         let mut st = self.lock();
-        if st.closed {
+        let drained = st
+            .drain
+            .iter()
+            .position(|id| *id == env.id())
+            .map(|i| st.drain.swap_remove(i));
+        if st.closed || drained.is_some() {
             drop(st);
             env.spawn_shutdown(ShutdownReason::Spindown);
             return;
@@ -273,6 +306,8 @@ impl PoolHooks for Pool {
         let mut st = self.lock();
         st.all.retain(|e| e.id() != id);
         st.idle.retain(|e| e.id() != id);
+        st.initializing.retain(|e| e.id() != id);
+        st.drain.retain(|e| *e != id);
         st.retiring.push(id);
         Self::wake_one(&mut st);
     }

@@ -6,3 +6,4 @@
 mod util;
 
 mod emulator;
+mod extensions;

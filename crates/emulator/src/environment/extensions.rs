@@ -180,6 +180,13 @@ impl Environment {
             })
     }
 
+    /// The name of the extension an identifier header names.
+    pub(crate) fn extension_name(&self, id: Option<&str>) -> Result<String, ApiError> {
+        let st = self.lock();
+        let i = Self::extension_index(&st, id)?;
+        Ok(st.extensions[i].name.clone())
+    }
+
     /// `GET /extension/event/next`: the extension is done with its current phase.
     pub(crate) fn extension_next(self: &Arc<Self>, id: Option<&str>) -> Result<NextWait, ApiError> {
         let mut st = self.lock();

@@ -79,13 +79,20 @@ impl Environment {
             body: platform_error(request_id, "Sandbox.Failure", &e.to_string()),
         })?;
         let function: Arc<str> = Arc::from(spec.cfg.name.as_str());
+        let telemetry = Arc::new(crate::telemetry::Hub::new());
         let env = Arc::new(Environment {
             id: spec.id,
             arn: Arc::from(spec.cfg.arn()),
             function: Arc::clone(&function),
             runtime_api,
             events: spec.events,
-            log: Arc::new(LogStream::new(function, spec.id, spec.sink)),
+            log: Arc::new(LogStream::new(
+                function,
+                spec.id,
+                spec.sink,
+                Some(Arc::clone(&telemetry)),
+            )),
+            telemetry,
             watchdog: spec.watchdog,
             hooks: spec.hooks,
             token: CancellationToken::new(),
@@ -112,9 +119,22 @@ impl Environment {
             listener,
             Arc::clone(&env),
         ));
+        if let Some(hooks) = env.hooks.upgrade() {
+            hooks.created(Arc::clone(&env));
+        }
         env.record(EventKind::InitStart {
             phase: phase.as_str(),
             runtime_api: runtime_api.to_string(),
+        });
+        env.telemetry.platform("platform.initStart", || {
+            serde_json::json!({
+                "initializationType": "on-demand",
+                "phase": phase.as_str(),
+                "runtimeVersion": concat!("grace-emulator:", env!("CARGO_PKG_VERSION")),
+                "functionName": env.cfg.name,
+                "functionVersion": env.cfg.version(),
+                "instanceMaxMemory": env.cfg.memory_mb,
+            })
         });
         env.log.platform(&format!(
             "INIT_START Runtime Version: grace-emulator:{}\tPhase: {}",
@@ -148,10 +168,25 @@ impl Environment {
                         )
                     })
                     .collect();
+                let extensions: Vec<serde_json::Value> = st
+                    .extensions
+                    .iter()
+                    .map(|e| {
+                        let mut events = Vec::new();
+                        if e.invoke {
+                            events.push("INVOKE");
+                        }
+                        if e.shutdown {
+                            events.push("SHUTDOWN");
+                        }
+                        serde_json::json!({ "name": e.name, "state": "Ready", "events": events })
+                    })
+                    .collect();
                 drop(st);
                 for line in lines {
                     env.log.platform(&line);
                 }
+                env.report_init(phase, took, None, extensions);
                 env.record(EventKind::InitDone {
                     duration_ms: ms(took),
                 });
@@ -171,6 +206,7 @@ impl Environment {
                     phase.as_str(),
                     failure.error_type
                 ));
+                env.report_init(phase, took, Some(&failure.error_type), Vec::new());
                 env.record(EventKind::InitFailed {
                     error_type: failure.error_type.clone(),
                     message,
@@ -522,5 +558,44 @@ impl Environment {
         drop(st);
         self.changed.notify_waiters();
         Ok(())
+    }
+}
+
+impl Environment {
+    /// The end-of-init telemetry, in RAPID's order: `initRuntimeDone`, one `extension` per
+    /// registered extension, `initReport` (§4.1 step 8); then subscriptions close.
+    fn report_init(
+        &self,
+        phase: InitPhase,
+        took: Duration,
+        error_type: Option<&str>,
+        extensions: Vec<serde_json::Value>,
+    ) {
+        use serde_json::json;
+        let status = match error_type {
+            None => "success",
+            Some(error_type::SANDBOX_TIMEDOUT) => "timeout",
+            Some(_) => "error",
+        };
+        let mut done =
+            json!({ "initializationType": "on-demand", "phase": phase.as_str(), "status": status });
+        if let Some(t) = error_type {
+            done["errorType"] = json!(t);
+        }
+        self.telemetry.platform("platform.initRuntimeDone", || done);
+        for ext in extensions {
+            self.telemetry.platform("platform.extension", || ext);
+        }
+        let mut report = json!({
+            "initializationType": "on-demand",
+            "phase": phase.as_str(),
+            "status": status,
+            "metrics": { "durationMs": crate::telemetry::ms(took) },
+        });
+        if let Some(t) = error_type {
+            report["errorType"] = json!(t);
+        }
+        self.telemetry.platform("platform.initReport", || report);
+        self.telemetry.close_subscriptions();
     }
 }

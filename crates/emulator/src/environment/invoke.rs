@@ -76,6 +76,9 @@ pub(crate) struct Invocation {
     pub(crate) runtime_done: bool,
     pub(crate) init_duration: Option<std::time::Duration>,
     pub(crate) error_type: Option<String>,
+    /// When the runtime answered, and how many bytes (telemetry's runtimeDone).
+    pub(crate) responded: Option<Instant>,
+    pub(crate) produced_bytes: usize,
 }
 
 /// The answer of [`Environment::invoke`]: the outcome, and (with `tail`) the log tail once the
@@ -135,6 +138,13 @@ impl Environment {
             let deadline_ms =
                 now_ms() + deadline.saturating_duration_since(started).as_millis() as u64;
             let trace_id = req.trace_id.unwrap_or_else(new_trace_id);
+            self.telemetry.platform("platform.start", || {
+                serde_json::json!({
+                    "requestId": *id,
+                    "version": self.cfg.version(),
+                    "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id },
+                })
+            });
             if st.extensions.iter().any(|e| e.invoke) {
                 let event = Event::Invoke {
                     deadline_ms,
@@ -172,6 +182,8 @@ impl Environment {
                 runtime_done: false,
                 init_duration: st.cold_start.take(),
                 error_type: None,
+                responded: None,
+                produced_bytes: 0,
             });
         }
         let mut reply_rx = reply_rx;
@@ -227,6 +239,7 @@ impl Environment {
             request_id: id.to_string(),
             timeout_ms,
         });
+        self.runtime_done_telemetry(inv, "timeout", Some(error_type::SANDBOX_TIMEDOUT));
         self.drain_logs(st);
         let ts = humantime::format_rfc3339_millis(std::time::SystemTime::now());
         self.log.platform(&format!("{ts} {id} {message}"));
@@ -283,6 +296,7 @@ impl Environment {
                 });
                 if let Some(inv) = st.invocation.as_mut() {
                     inv.runtime_done = true;
+                    self.runtime_done_telemetry(inv, status, inv.error_type.as_deref());
                 }
                 became_idle = self.try_complete(&mut st);
             }
@@ -371,6 +385,10 @@ impl Environment {
             },
         };
         inv.error_type = error;
+        inv.responded = Some(Instant::now());
+        if let Outcome::Response { body, .. } = &outcome {
+            inv.produced_bytes = body.len();
+        }
         if let Some(reply) = inv.reply.take() {
             let _ = reply.send(outcome);
         }
@@ -423,6 +441,26 @@ impl Environment {
             error_type: error_type.as_deref(),
         };
         self.log.platform(&report.line());
+        self.telemetry.platform("platform.report", || {
+            let mut metrics = serde_json::json!({
+                "durationMs": crate::telemetry::ms(duration),
+                "billedDurationMs": report.billed_ms(),
+                "memorySizeMB": self.cfg.memory_mb,
+                "maxMemoryUsedMB": max_memory_mb,
+            });
+            if let Some(init) = inv.init_duration {
+                metrics["initDurationMs"] = serde_json::json!(crate::telemetry::ms(init));
+            }
+            let mut record = serde_json::json!({
+                "requestId": **id,
+                "status": status.unwrap_or("success"),
+                "metrics": metrics,
+            });
+            if let Some(t) = &error_type {
+                record["errorType"] = serde_json::json!(t);
+            }
+            record
+        });
         self.record(EventKind::InvokeEnd {
             request_id: id.to_string(),
             duration_ms: crate::logs::ms(duration),
@@ -443,11 +481,46 @@ impl Environment {
             let body = platform_error(&inv.request_id, error_type, message);
             let _ = reply.send(Outcome::PlatformError { body });
         }
+        if !inv.runtime_done {
+            let status = if error_type.starts_with("Sandbox.") {
+                "failure"
+            } else {
+                "error"
+            };
+            self.runtime_done_telemetry(inv, status, Some(error_type));
+        }
         let id = Arc::clone(&inv.request_id);
         self.drain_logs(st);
         self.log
             .platform(&format!("RequestId: {id} Error: {message}"));
         self.finish(st, Some("error"), Some(error_type.to_owned()));
+    }
+
+    /// `platform.runtimeDone` (§3.3): status, duration, bytes, and the response latency span.
+    fn runtime_done_telemetry(&self, inv: &Invocation, status: &str, error_type: Option<&str>) {
+        self.telemetry.platform("platform.runtimeDone", || {
+            let now = Instant::now();
+            let start = std::time::SystemTime::now() - now.saturating_duration_since(inv.started);
+            let mut record = serde_json::json!({
+                "requestId": *inv.request_id,
+                "status": status,
+                "metrics": {
+                    "durationMs": crate::telemetry::ms(now.saturating_duration_since(inv.started)),
+                    "producedBytes": inv.produced_bytes,
+                },
+            });
+            if let Some(responded) = inv.responded {
+                record["spans"] = serde_json::json!([{
+                    "name": "responseLatency",
+                    "start": humantime::format_rfc3339_millis(start).to_string(),
+                    "durationMs": crate::telemetry::ms(responded.saturating_duration_since(inv.started)),
+                }]);
+            }
+            if let Some(t) = error_type {
+                record["errorType"] = serde_json::json!(t);
+            }
+            record
+        });
     }
 
     /// The environment became idle: hand it back to the pool.

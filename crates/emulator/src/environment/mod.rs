@@ -34,6 +34,8 @@ pub(crate) use invoke::{InvokeRequest, NextEvent, Outcome, platform_error as pla
 
 /// What the pool learns from its environments.
 pub(crate) trait PoolHooks: Send + Sync {
+    /// A new environment exists and is initialising.
+    fn created(&self, env: Arc<Environment>);
     /// The environment finished an invocation and is idle again.
     fn idle(&self, env: Arc<Environment>);
     /// The environment is shutting down and must not be handed out again; it no longer counts
@@ -140,6 +142,7 @@ pub(crate) struct Environment {
     pub(crate) runtime_api: SocketAddr,
     pub(crate) events: Arc<EventLog>,
     pub(crate) log: Arc<LogStream>,
+    pub(crate) telemetry: Arc<crate::telemetry::Hub>,
     pub(crate) watchdog: Arc<Watchdog>,
     pub(crate) hooks: Weak<dyn PoolHooks>,
     /// Cancelled once the environment is dead: closes its Runtime API listener and connections.

@@ -138,6 +138,10 @@ impl Environment {
                 })
                 .unwrap_or_default(),
             );
+            // Everything the extensions subscribed to reaches them before SHUTDOWN (§3.2).
+            if has_external {
+                self.telemetry.flush(deadline).await;
+            }
             let mut waiting = Vec::new();
             {
                 let mut st = self.lock();
@@ -190,6 +194,7 @@ impl Environment {
             reason: reason.as_str(),
             duration_ms: crate::logs::ms(start.elapsed()),
         });
+        self.telemetry.stop();
         self.token.cancel();
         self.changed.notify_waiters();
         if let Some(hooks) = self.hooks.upgrade() {

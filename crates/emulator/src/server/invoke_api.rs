@@ -51,7 +51,7 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
         ),
         (&Method::POST, "/grace/v1/shutdown") => {
             let function = query_param(&query, "function").map(|f| percent_decode(&f));
-            match emulator.spin_down_idle(function.as_deref()).await {
+            match emulator.spin_down(function.as_deref()).await {
                 Ok(n) => http::json(200, serde_json::json!({ "environments": n }).to_string()),
                 Err(message) => render(InvokeOutput::from_error(
                     service_error::RESOURCE_NOT_FOUND,

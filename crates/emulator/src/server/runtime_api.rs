@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use super::http::{self, Body, BodyError, read_body};
 use crate::environment::{ApiError, Environment, NextEvent, NextWait, Outcome};
+use crate::telemetry::Api;
 
 /// Serves the environment's APIs until it is dead.
 pub(crate) async fn serve(listener: TcpListener, env: Arc<Environment>) {
@@ -49,14 +50,14 @@ async fn route(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> 
         (&Method::POST, rt_api::INIT_ERROR_PATH) => init_error(env, req).await,
         (&Method::POST, ext_api::REGISTER_PATH) => register(env, req).await,
         (&Method::GET, ext_api::EVENT_NEXT_PATH) => extension_next(env, req).await,
-        (&Method::POST, ext_api::INIT_ERROR_PATH) => extension_error(env, req, error_type::EXTENSION_INIT_ERROR),
-        (&Method::POST, ext_api::EXIT_ERROR_PATH) => extension_error(env, req, error_type::EXTENSION_EXIT_ERROR),
-        (&Method::PUT, "/2022-07-01/telemetry") => http::json(202, Bytes::from_static(
-            br#"{"errorType":"Telemetry.NotSupported","errorMessage":"Telemetry API is not supported"}"#,
-        )),
-        (&Method::PUT, "/2020-08-15/logs") => http::json(202, Bytes::from_static(
-            br#"{"errorType":"Logs.NotSupported","errorMessage":"Logs API is not supported"}"#,
-        )),
+        (&Method::POST, ext_api::INIT_ERROR_PATH) => {
+            extension_error(env, req, error_type::EXTENSION_INIT_ERROR)
+        }
+        (&Method::POST, ext_api::EXIT_ERROR_PATH) => {
+            extension_error(env, req, error_type::EXTENSION_EXIT_ERROR)
+        }
+        (&Method::PUT, "/2022-07-01/telemetry") => subscribe(env, req, Api::Telemetry).await,
+        (&Method::PUT, "/2020-08-15/logs") => subscribe(env, req, Api::Logs).await,
         (&Method::GET, "/ping") => http::json(200, Bytes::from_static(b"pong")),
         _ => http::not_found(),
     }
@@ -309,5 +310,19 @@ async fn streamed_response(
                 "HTTP request detected as truncated",
             )
         }
+    }
+}
+
+/// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs` (§3.1, §3.4).
+async fn subscribe(env: Arc<Environment>, req: Request<Incoming>, api: Api) -> Response<Body> {
+    let id = http::header(&req, ext_api::HDR_IDENTIFIER).map(str::to_owned);
+    let name = match env.extension_name(id.as_deref()) {
+        Ok(name) => name,
+        Err(e) => return api_error(&e),
+    };
+    let body = read_body(req, 64 * 1024).await.unwrap_or_default();
+    match env.telemetry.subscribe(api, &name, &body) {
+        Ok(()) => http::json(200, Bytes::from_static(b"\"OK\"")),
+        Err(e) => http::error(e.status, e.error_type, &e.message),
     }
 }
