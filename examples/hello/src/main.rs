@@ -3,12 +3,15 @@
 //! inside the budget; the log then reads SIGTERM → cleanup, in order → done.
 //!
 //! Events: `{"name":"Ada"}` greets; `{"error":"text"}` fails the invocation; `{"panic":"text"}`
-//! panics in the handler (reported, and the next invocation still works).
+//! panics in the handler (reported, and the next invocation still works); `{"sleep_ms":N}`
+//! takes N ms (past the function's timeout, the platform resets the environment mid-handler).
 //!
 //! Environment knobs (for demos and the integration tests):
 //! - `HELLO_FAIL_INIT=1`: the init step fails, and the error is what the first invoke gets;
 //! - `HELLO_SLOW_HOOK_MS=N`: an extra shutdown hook that takes N ms (past the budget, it is
 //!   abandoned and the hooks after it still run);
+//! - `HELLO_SHUTDOWN_BUDGET_MS=N`: the shutdown budget (default 450 ms; more than the
+//!   platform's 500 ms means the SIGKILL comes first);
 //! - `HELLO_TICK_MS=N`: a background task prints `[hello] tick` every N ms until shutdown (it
 //!   stops while the environment is frozen, which is why flushing on a timer does not work);
 //! - `LAMBDA_GRACE_NO_EXTENSION=1`: do not register the internal extension (no SIGTERM: the
@@ -29,6 +32,8 @@ struct Request {
     error: Option<String>,
     #[serde(default)]
     panic: Option<String>,
+    #[serde(default)]
+    sleep_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +41,9 @@ struct Reply {
     message: String,
     pid: u32,
     invocations: u64,
+    /// This invocation's X-Ray header, and what `_X_AMZN_TRACE_ID` says (the same).
+    trace_id: Option<String>,
+    trace_id_env: Option<String>,
 }
 
 /// Stands for a connection pool opened at init.
@@ -70,6 +78,9 @@ async fn main() -> Result<(), lambda_grace::Error> {
     lambda_grace::logging::init();
     let mut runtime =
         Runtime::from_env()?.register_extension(env("LAMBDA_GRACE_NO_EXTENSION").is_none());
+    if let Some(budget) = env_ms("HELLO_SHUTDOWN_BUDGET_MS") {
+        runtime = runtime.shutdown_budget(budget);
+    }
     let database = runtime
         .init(open_database(env("HELLO_FAIL_INIT").is_some()))
         .await?;
@@ -126,6 +137,9 @@ async fn main() -> Result<(), lambda_grace::Error> {
                     remaining_ms = ctx.remaining_time().as_millis() as u64,
                     "greeting {name}"
                 );
+                if let Some(ms) = req.sleep_ms {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
                 if let Some(text) = req.panic {
                     panic!("{text}");
                 }
@@ -136,6 +150,8 @@ async fn main() -> Result<(), lambda_grace::Error> {
                     message: format!("Hello, {name}!"),
                     pid: std::process::id(),
                     invocations: n,
+                    trace_id: ctx.xray_trace_id().map(str::to_owned),
+                    trace_id_env: std::env::var("_X_AMZN_TRACE_ID").ok(),
                 })
             }
         })

@@ -7,3 +7,4 @@ mod util;
 
 mod emulator;
 mod extensions;
+mod runtime;
