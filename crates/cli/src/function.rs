@@ -89,6 +89,9 @@ impl FunctionArgs {
                 None => std::env::current_dir()?,
             };
             let dir = absolute(&dir)?;
+            if !dir.is_dir() {
+                bail!("--dir {} is not a directory", dir.display());
+            }
             configs.push(FunctionConfig::new(name, self.command.clone(), dir));
         } else if let Some(path) = &self.path {
             let (command, dir, default_name) = locate(path)?;

@@ -32,6 +32,18 @@ pub(crate) enum AcquireError {
     Closed,
 }
 
+/// How long an invoke waits for an environment that is finishing its invocation before it
+/// starts a new one (under the concurrency limit).
+const FINISHING_WAIT: Duration = Duration::from_millis(50);
+
+enum Next {
+    Start(InitPhase),
+    Wait(
+        (u64, oneshot::Receiver<Option<Arc<Environment>>>),
+        Option<Duration>,
+    ),
+}
+
 /// What every pool shares.
 #[derive(Clone)]
 pub(crate) struct PoolDeps {
@@ -62,7 +74,8 @@ struct PoolState {
     /// Busy environments to spin down as soon as they are idle (`grace shutdown`).
     drain: Vec<EnvId>,
     /// Invokes waiting for an environment; `None` tells them to look again.
-    waiters: VecDeque<oneshot::Sender<Option<Arc<Environment>>>>,
+    waiters: VecDeque<(u64, oneshot::Sender<Option<Arc<Environment>>>)>,
+    next_waiter: u64,
     last_init_failed: bool,
     closed: bool,
 }
@@ -87,11 +100,16 @@ impl Pool {
     /// An environment for one invocation, exclusively; `wait` queues instead of throttling
     /// (asynchronous invokes). Returns the invoke's deadline when a suppressed init used part
     /// of it.
+    ///
+    /// An environment that has answered and is only finishing its invocation is preferred to a
+    /// cold start, as Lambda keeps sequential invokes on one warm environment; under the
+    /// concurrency limit that wait is short, after which a new environment starts.
     pub(crate) async fn acquire(
         &self,
         request_id: &str,
         wait: bool,
     ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
+        let mut impatient = false;
         loop {
             let next = {
                 let mut st = self.lock();
@@ -101,31 +119,60 @@ impl Pool {
                 if let Some(env) = st.idle.pop() {
                     return Ok((env, None));
                 }
-                if st.all.len() + st.starting < self.cfg.concurrency.max(1) {
+                let under_limit = st.all.len() + st.starting < self.cfg.concurrency.max(1);
+                let finishing = st.all.iter().filter(|e| e.is_finishing()).count();
+                let soon_free = finishing > st.waiters.len();
+                if soon_free && !(impatient && under_limit) {
+                    Next::Wait(self.enqueue(&mut st), under_limit.then_some(FINISHING_WAIT))
+                } else if under_limit {
                     st.starting += 1;
-                    Err(if st.last_init_failed {
+                    Next::Start(if st.last_init_failed {
                         InitPhase::Invoke
                     } else {
                         InitPhase::Init
                     })
-                } else if !wait && !st.all.iter().any(|e| e.is_finishing()) {
-                    return Err(AcquireError::Throttled);
+                } else if wait {
+                    Next::Wait(self.enqueue(&mut st), None)
                 } else {
-                    let (tx, rx) = oneshot::channel();
-                    st.waiters.push_back(tx);
-                    Ok(rx)
+                    return Err(AcquireError::Throttled);
                 }
             };
-            let rx = match next {
-                Ok(rx) => rx,
-                Err(phase) => return self.start(phase, request_id).await,
+            let ((id, mut rx), limit) = match next {
+                Next::Start(phase) => return self.start(phase, request_id).await,
+                Next::Wait(waiter, limit) => (waiter, limit),
             };
-            match rx.await {
+            let received: Result<_, ()> = match limit {
+                None => (&mut rx).await.map_err(drop),
+                Some(limit) => match tokio::time::timeout(limit, &mut rx).await {
+                    Ok(received) => received.map_err(drop),
+                    Err(_) => {
+                        // Withdraw under the lock; if the waiter was already served, its
+                        // answer is in the channel.
+                        let mut st = self.lock();
+                        let queued = st.waiters.iter().position(|(w, _)| *w == id);
+                        if let Some(i) = queued {
+                            st.waiters.remove(i);
+                            impatient = true;
+                            continue;
+                        }
+                        drop(st);
+                        rx.try_recv().map_err(drop)
+                    }
+                },
+            };
+            match received {
                 Ok(Some(env)) => return Ok((env, None)),
                 Ok(None) => continue,
                 Err(_) => return Err(AcquireError::Closed),
             }
         }
+    }
+
+    fn enqueue(&self, st: &mut PoolState) -> (u64, oneshot::Receiver<Option<Arc<Environment>>>) {
+        let (tx, rx) = oneshot::channel();
+        st.next_waiter += 1;
+        st.waiters.push_back((st.next_waiter, tx));
+        (st.next_waiter, rx)
     }
 
     async fn start(
@@ -174,7 +221,7 @@ impl Pool {
 
     /// Tells one waiter to look again (capacity was freed).
     fn wake_one(st: &mut PoolState) {
-        while let Some(w) = st.waiters.pop_front() {
+        while let Some((_, w)) = st.waiters.pop_front() {
             if w.send(None).is_ok() {
                 return;
             }
@@ -290,7 +337,7 @@ impl PoolHooks for Pool {
             return;
         }
         let mut env = Some(env);
-        while let Some(w) = st.waiters.pop_front() {
+        while let Some((_, w)) = st.waiters.pop_front() {
             match w.send(env.take()) {
                 Ok(()) => return,
                 Err(returned) => env = returned,

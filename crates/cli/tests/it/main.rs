@@ -3,8 +3,10 @@
 
 #![allow(unreachable_pub, clippy::unwrap_used)]
 
+mod pg;
 mod util;
 
+mod compat;
 mod emulator;
 mod extensions;
 mod runtime;
