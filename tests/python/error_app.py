@@ -1,0 +1,5 @@
+"""Failing function for awslambdaric: every invoke raises ValueError("boom")."""
+
+
+def handler(event, context):
+    raise ValueError("boom")
