@@ -4,9 +4,12 @@
 //!
 //! This binary is thin: it parses arguments, builds configuration values, and calls the
 //! libraries. Modules: [`function`] (the function options shared by subcommands), [`serve`],
-//! [`invoke`], [`shutdown`], and [`client`] (a small HTTP client for the Invoke API).
+//! [`invoke`], [`shutdown`], [`demo`] (with [`demo_function`], the function it runs), and
+//! [`client`] (a small HTTP client for the Invoke API).
 
 mod client;
+mod demo;
+mod demo_function;
 mod function;
 mod invoke;
 mod serve;
@@ -29,6 +32,10 @@ enum Command {
     Serve(Box<serve::Args>),
     Invoke(invoke::Args),
     Shutdown(shutdown::Args),
+    Demo(demo::Args),
+    /// Runs this binary as the demo's Lambda function (used by `grace demo`).
+    #[command(name = "__function", hide = true)]
+    Function,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +44,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Invoke(args) => invoke::run(args),
         Command::Shutdown(args) => shutdown::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Function => demo_function::run(),
     };
     match result {
         Ok(code) => code,
