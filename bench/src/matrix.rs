@@ -1,0 +1,150 @@
+//! Running the matrix: rounds × concurrencies × runtimes × system variants. Within a round the
+//! variants of one (runtime, concurrency) group run back to back, their order rotated by one
+//! each round so that no system always runs first (or always after the same neighbour). Each
+//! cell starts its system on fresh ports, checks that it echoes, warms it up, measures, stops
+//! it, and sweeps up anything left behind before the next cell starts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::procs::{self, Interrupt};
+use crate::report::micros;
+use crate::results::{CellKey, Results, Round};
+use crate::systems::{self, Paths, System, Variant};
+use crate::wrk::{Sample, Wrk};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) rounds: u32,
+    pub(crate) concurrencies: Vec<u32>,
+    pub(crate) systems: Vec<System>,
+    /// Runtime binaries (absolute paths); cells refer to them by index.
+    pub(crate) runtimes: Vec<PathBuf>,
+    pub(crate) warmup_s: u64,
+    pub(crate) duration_s: u64,
+}
+
+/// Runs every round of `plan`; `Err` only when interrupted (a failing cell is recorded).
+pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results, String> {
+    let mut results = Results::default();
+    // Declare every cell up front so the report keeps the planned order.
+    for runtime in 0..plan.runtimes.len() {
+        for &c in &plan.concurrencies {
+            for v in Variant::at(&plan.systems, c) {
+                results.declare(
+                    CellKey {
+                        runtime,
+                        concurrency: c,
+                        variant: v,
+                    },
+                    v.not_applicable(c),
+                );
+            }
+        }
+    }
+    let per_round: usize = results
+        .cells
+        .iter()
+        .filter(|c| c.not_applicable.is_none())
+        .count();
+    for round in 1..=plan.rounds {
+        let mut done = 0;
+        for &c in &plan.concurrencies {
+            for (runtime, runtime_path) in plan.runtimes.iter().enumerate() {
+                let mut group: Vec<Variant> = Variant::at(&plan.systems, c)
+                    .into_iter()
+                    .filter(|v| v.not_applicable(c).is_none())
+                    .collect();
+                if !group.is_empty() {
+                    let shift = (round as usize - 1) % group.len();
+                    group.rotate_left(shift);
+                }
+                for v in group {
+                    done += 1;
+                    let key = CellKey {
+                        runtime,
+                        concurrency: c,
+                        variant: v,
+                    };
+                    let tag = format!(
+                        "r{round}-c{c}-rt{runtime}-{:?}-{}",
+                        v.system, v.runtime_procs
+                    );
+                    eprint!(
+                        "[round {round}/{} cell {done}/{per_round}] c={c} {} … ",
+                        plan.rounds,
+                        v.label()
+                    );
+                    let r = measure(key, runtime_path, plan, paths, wrk, &tag);
+                    Interrupt::check()?;
+                    let r = Round {
+                        round,
+                        outcome: r.0,
+                        notes: r.1,
+                    };
+                    match &r.outcome {
+                        Ok(s) => eprintln!(
+                            "{:.0} invokes/s, p50 {}, p99 {}{}",
+                            s.rps,
+                            micros(s.p50_us),
+                            micros(s.p99_us),
+                            if s.errors() > 0 {
+                                format!(", {} errors", s.errors())
+                            } else {
+                                String::new()
+                            }
+                        ),
+                        Err(e) => eprintln!("FAILED: {e}"),
+                    }
+                    for n in &r.notes {
+                        eprintln!("    note: {n}");
+                    }
+                    results.record(key, r);
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// One cell, one round: the measurement (or why none) and notes about stopping.
+fn measure(
+    key: CellKey,
+    runtime: &std::path::Path,
+    plan: &Plan,
+    paths: &Paths,
+    wrk: &Wrk,
+    tag: &str,
+) -> (Result<Sample, String>, Vec<String>) {
+    let c = key.concurrency;
+    let mut notes = Vec::new();
+    let outcome = match systems::start(key.variant, c, runtime, paths, tag) {
+        Err(e) => Err(e),
+        Ok(mut running) => {
+            let measured = wrk
+                .run(&running.url, c, plan.warmup_s)
+                .map_err(|e| format!("warm-up: {e}"))
+                .and_then(|_| wrk.run(&running.url, c, plan.duration_s))
+                .and_then(|s| {
+                    running
+                        .check_alive()
+                        .map(|()| s)
+                        .map_err(|e| format!("during the run: {e}"))
+                });
+            let measured = measured.map_err(|e| format!("{e}\n{}", running.log_tails()));
+            notes.extend(running.stop());
+            measured
+        }
+    };
+    let orphans = procs::sweep_orphans();
+    if !orphans.is_empty() {
+        notes.push(format!(
+            "left behind after stop (killed): {}",
+            orphans.join(", ")
+        ));
+    }
+    // Let sockets in TIME_WAIT and the scheduler settle before the next system starts.
+    let _ = procs::sleep(Duration::from_millis(200));
+    (outcome, notes)
+}

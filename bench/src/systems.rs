@@ -1,0 +1,392 @@
+//! The systems under test: how each is started on fresh loopback ports with a given runtime
+//! binary, checked (one invoke must echo), and stopped with every process reaped.
+//!
+//! | system | started as |
+//! |---|---|
+//! | `grace` | `grace serve --no-freeze --concurrency N -- RUNTIME` |
+//! | `grace-freeze` | `grace serve --concurrency N -- RUNTIME` (idle environments SIGSTOPped) |
+//! | `cargo-lambda` | `cargo-lambda lambda watch --only-lambda-apis` in a stub Cargo project, plus 1 or N runtime processes started here |
+//! | `rie` | `aws-lambda-rie … RUNTIME` (one environment; concurrency 1 only) |
+//!
+//! Standard output of every process goes to /dev/null; standard error to a log file whose tail
+//! is quoted when something fails.
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http;
+use crate::procs::{self, Proc};
+
+/// How long a system may take to come up and answer its first invoke.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+
+/// The function name under grace.
+const GRACE_FUNCTION: &str = "echo";
+
+/// What `--systems` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub(crate) enum System {
+    /// `grace serve --no-freeze`.
+    Grace,
+    /// `grace serve` (freeze on, the default).
+    GraceFreeze,
+    /// `cargo lambda watch --only-lambda-apis`.
+    CargoLambda,
+    /// AWS's Runtime Interface Emulator.
+    Rie,
+}
+
+impl System {
+    /// How the report names it.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Grace => "grace serve --no-freeze",
+            Self::GraceFreeze => "grace serve (freeze)",
+            Self::CargoLambda => "cargo lambda watch",
+            Self::Rie => "RIE",
+        }
+    }
+
+    /// A short name for column headers.
+    pub(crate) fn short_label(self) -> &'static str {
+        match self {
+            Self::Grace => "grace",
+            Self::GraceFreeze => "grace (freeze)",
+            Self::CargoLambda => "cargo lambda",
+            Self::Rie => "RIE",
+        }
+    }
+
+    /// Whether this is one of ours.
+    pub(crate) fn is_grace(self) -> bool {
+        matches!(self, Self::Grace | Self::GraceFreeze)
+    }
+}
+
+/// One measured configuration: a system and how many runtime processes serve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Variant {
+    pub(crate) system: System,
+    /// Runtime processes: grace starts up to this many environments; cargo lambda gets this
+    /// many processes from the harness; RIE always has one.
+    pub(crate) runtime_procs: u32,
+}
+
+impl Variant {
+    /// The variants measured at concurrency `c`, in `systems` order.
+    pub(crate) fn at(systems: &[System], c: u32) -> Vec<Self> {
+        let mut out = Vec::new();
+        for &system in systems {
+            let procs: &[u32] = match system {
+                System::Grace | System::GraceFreeze => &[c],
+                System::CargoLambda if c > 1 => &[1, c],
+                System::CargoLambda | System::Rie => &[1],
+            };
+            out.extend(procs.iter().map(|&runtime_procs| Self {
+                system,
+                runtime_procs,
+            }));
+        }
+        out
+    }
+
+    /// Why this variant is not measured at concurrency `c`, if it is not.
+    pub(crate) fn not_applicable(self, c: u32) -> Option<&'static str> {
+        (self.system == System::Rie && c > 1)
+            .then_some("n/a: crashes on a second concurrent invoke")
+    }
+
+    /// Label with the runtime process count where it varies.
+    pub(crate) fn label(self) -> String {
+        match self.system {
+            System::CargoLambda => {
+                let s = if self.runtime_procs == 1 { "" } else { "es" };
+                format!(
+                    "{} ({} runtime process{s})",
+                    self.system.label(),
+                    self.runtime_procs
+                )
+            }
+            _ => self.system.label().to_owned(),
+        }
+    }
+}
+
+/// Where the systems' binaries are, and a scratch directory for logs and the stub project.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    pub(crate) grace: PathBuf,
+    pub(crate) cargo_lambda: PathBuf,
+    pub(crate) rie: PathBuf,
+    pub(crate) work: PathBuf,
+}
+
+/// A started system: its invoke URL and its processes, in stop order.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) url: String,
+    procs: Vec<Proc>,
+    logs: Vec<PathBuf>,
+}
+
+impl Running {
+    /// Stops every process (SIGTERM, then SIGKILL after 3 s) and reaps it; returns what is
+    /// worth reporting (a process that needed SIGKILL, processes left in a group).
+    pub(crate) fn stop(mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for p in &mut self.procs {
+            let s = p.stop();
+            let code = s.status.and_then(|st| st.code()).filter(|&c| c != 0);
+            if s.killed {
+                notes.push(format!(
+                    "{} ignored SIGTERM for 3 s and was SIGKILLed",
+                    p.name()
+                ));
+            } else if let Some(code) = code {
+                let when = if s.exited_before {
+                    "before it was stopped"
+                } else {
+                    "after SIGTERM"
+                };
+                notes.push(format!("{} exited with code {code} {when}", p.name()));
+            }
+            notes.extend(s.warning);
+        }
+        notes
+    }
+
+    /// Whether every process is still running; `Err` names the first that exited.
+    pub(crate) fn check_alive(&mut self) -> Result<(), String> {
+        for p in &mut self.procs {
+            if let Some(status) = p.try_wait() {
+                return Err(format!("{} exited ({status})", p.name()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole text of every log (standard error of each process).
+    pub(crate) fn logs_text(&self) -> String {
+        self.logs
+            .iter()
+            .map(|l| fs::read_to_string(l).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The last lines of every log, for error messages.
+    pub(crate) fn log_tails(&self) -> String {
+        self.logs
+            .iter()
+            .map(|l| procs::log_tail(l, 8))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Starts `v` at concurrency `c` serving `runtime`, and waits until one invoke echoes.
+/// `tag` names the log files.
+pub(crate) fn start(
+    v: Variant,
+    c: u32,
+    runtime: &Path,
+    paths: &Paths,
+    tag: &str,
+) -> Result<Running, String> {
+    let mut running = match v.system {
+        System::Grace | System::GraceFreeze => start_grace(v.system, c, runtime, paths, tag)?,
+        System::CargoLambda => start_cargo_lambda(v.runtime_procs, runtime, paths, tag)?,
+        System::Rie => start_rie(runtime, paths, tag)?,
+    };
+    if let Err(e) = http::wait_echo(&running.url, READY_LIMIT).and_then(|()| running.check_alive())
+    {
+        let tails = running.log_tails();
+        let notes = running.stop();
+        return Err(format!("{}: {e}\n{tails}{}", v.label(), notes.join("; ")));
+    }
+    Ok(running)
+}
+
+fn log_file(paths: &Paths, tag: &str, name: &str) -> Result<(PathBuf, fs::File), String> {
+    let path = paths.work.join("logs").join(format!("{tag}-{name}.log"));
+    let file = fs::File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    Ok((path, file))
+}
+
+fn start_grace(
+    system: System,
+    c: u32,
+    runtime: &Path,
+    paths: &Paths,
+    tag: &str,
+) -> Result<Running, String> {
+    let port = procs::fresh_port()?;
+    let (log, file) = log_file(paths, tag, "grace")?;
+    let mut cmd = Command::new(&paths.grace);
+    cmd.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--name",
+        GRACE_FUNCTION,
+    ]);
+    if system == System::Grace {
+        cmd.arg("--no-freeze");
+    }
+    cmd.args(["--concurrency", &c.to_string(), "--"])
+        .arg(runtime);
+    cmd.stdout(Stdio::null()).stderr(file);
+    let mut proc = Proc::spawn("grace serve", &mut cmd)?;
+    // Ready when it prints "grace serve: listening on http://ADDR (functions: echo)".
+    let end = Instant::now() + READY_LIMIT;
+    let addr = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if let Some(rest) = text.split("listening on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        }
+        if let Some(status) = proc.try_wait() {
+            return Err(format!(
+                "grace serve exited ({status}) before listening:\n{}",
+                procs::log_tail(&log, 8)
+            ));
+        }
+        if Instant::now() >= end {
+            return Err(format!(
+                "grace serve not listening after {READY_LIMIT:?}:\n{}",
+                procs::log_tail(&log, 8)
+            ));
+        }
+        procs::sleep(Duration::from_millis(10))?;
+    };
+    let url = format!("http://{addr}/2015-03-31/functions/{GRACE_FUNCTION}/invocations");
+    Ok(Running {
+        url,
+        procs: vec![proc],
+        logs: vec![log],
+    })
+}
+
+fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String> {
+    let project = stub_project(&paths.work)?;
+    let port = procs::fresh_port()?;
+    let (log, file) = log_file(paths, tag, "cargo-lambda")?;
+    let mut cmd = Command::new(&paths.cargo_lambda);
+    cmd.args([
+        "lambda",
+        "watch",
+        "--only-lambda-apis",
+        "-A",
+        "127.0.0.1",
+        "-P",
+        &port.to_string(),
+    ]);
+    cmd.current_dir(&project).stdout(Stdio::null()).stderr(file);
+    let emulator = Proc::spawn("cargo lambda watch", &mut cmd)?;
+    let mut running = Running {
+        url: format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"),
+        procs: vec![emulator],
+        logs: vec![log],
+    };
+    let end = Instant::now() + READY_LIMIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        running.check_alive()?;
+        if Instant::now() >= end {
+            return Err(format!(
+                "cargo lambda watch not listening after {READY_LIMIT:?}"
+            ));
+        }
+        procs::sleep(Duration::from_millis(10))?;
+    }
+    // Runtimes stop first, so cargo lambda never sees a poll cut by its own shutdown.
+    for i in 0..n {
+        let (log, file) = log_file(paths, tag, &format!("runtime-{i}"))?;
+        let mut cmd = Command::new(runtime);
+        cmd.env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("http://127.0.0.1:{port}/.rt"),
+        )
+        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .stdout(Stdio::null())
+        .stderr(file);
+        running
+            .procs
+            .insert(0, Proc::spawn(&format!("runtime process {i}"), &mut cmd)?);
+        running.logs.push(log);
+    }
+    Ok(running)
+}
+
+fn start_rie(runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String> {
+    let (p1, p2) = (procs::fresh_port()?, procs::fresh_port()?);
+    let (log, file) = log_file(paths, tag, "rie")?;
+    let mut cmd = Command::new(&paths.rie);
+    cmd.env("AWS_LAMBDA_FUNCTION_TIMEOUT", "3")
+        .arg("--runtime-interface-emulator-address")
+        .arg(format!("127.0.0.1:{p1}"))
+        .arg("--runtime-api-address")
+        .arg(format!("127.0.0.1:{p2}"))
+        .arg(runtime)
+        .current_dir(&paths.work)
+        .stdout(Stdio::null())
+        .stderr(file);
+    let proc = Proc::spawn("RIE", &mut cmd)?;
+    Ok(Running {
+        url: format!("http://127.0.0.1:{p1}/2015-03-31/functions/function/invocations"),
+        procs: vec![proc],
+        logs: vec![log],
+    })
+}
+
+/// The minimal Cargo project (one bin target) `cargo lambda watch` wants to run in.
+fn stub_project(work: &Path) -> Result<PathBuf, String> {
+    let dir = work.join("cargo-lambda-stub");
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        fs::create_dir_all(path.parent().unwrap_or(&dir))
+            .and_then(|()| fs::write(&path, text))
+            .map_err(|e| format!("writing {}: {e}", path.display()))
+    };
+    write(
+        "Cargo.toml",
+        "[package]\nname = \"echo\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [[bin]]\nname = \"echo\"\npath = \"src/main.rs\"\n\n[workspace]\n",
+    )?;
+    write("src/main.rs", "fn main() {}\n")?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_per_concurrency() {
+        let all = [
+            System::Grace,
+            System::GraceFreeze,
+            System::CargoLambda,
+            System::Rie,
+        ];
+        let at1 = Variant::at(&all, 1);
+        assert_eq!(at1.len(), 4);
+        let at4 = Variant::at(&all, 4);
+        let cl: Vec<u32> = at4
+            .iter()
+            .filter(|v| v.system == System::CargoLambda)
+            .map(|v| v.runtime_procs)
+            .collect();
+        assert_eq!(cl, [1, 4]);
+        let rie = at4.iter().find(|v| v.system == System::Rie).unwrap();
+        assert!(rie.not_applicable(4).is_some());
+        assert!(rie.not_applicable(1).is_none());
+    }
+}
