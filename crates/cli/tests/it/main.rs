@@ -9,5 +9,6 @@ mod util;
 mod cli;
 mod compat;
 mod emulator;
+mod extension_client;
 mod extensions;
 mod runtime;
