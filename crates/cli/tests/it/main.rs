@@ -9,6 +9,7 @@ mod util;
 mod cli;
 mod compat;
 mod emulator;
+mod examples;
 mod extension_client;
 mod extensions;
 mod runtime;
