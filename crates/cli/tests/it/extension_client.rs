@@ -111,29 +111,12 @@ fn python() -> PathBuf {
     py
 }
 
-/// The directory holding `sigterm_app.py`: the repository's fixture when present, else an
-/// equivalent written for this test.
-fn python_app_dir() -> PathBuf {
-    let fixture = workspace_root().join("tests/python");
-    if fixture.join("sigterm_app.py").exists() {
-        return fixture;
-    }
-    let dir = temp_dir("py-app");
-    std::fs::write(
-        dir.join("sigterm_app.py"),
-        "import signal\nimport sys\n\n\n\
-         def _on_sigterm(signum, frame):\n    print(\"[python] SIGTERM received\", flush=True)\n    sys.exit(0)\n\n\n\
-         signal.signal(signal.SIGTERM, _on_sigterm)\n\n\n\
-         def handler(event, context):\n    return {\"ok\": True}\n",
-    )
-    .unwrap();
-    dir
-}
-
-/// `grace serve` running the Python function with `awslambdaric`, with these layers.
-fn serve_python(layers: &[&Path]) -> Serve {
+/// `grace serve` running `tests/python/sigterm_app.py` with `awslambdaric`, with these
+/// layers; the app appends one line per invoke to `out`, buffered until its SIGTERM handler
+/// closes the file.
+fn serve_python(layers: &[&Path], out: &Path) -> Serve {
     let py = python();
-    let dir = python_app_dir();
+    let dir = workspace_root().join("tests/python");
     let mut args = vec![
         "--name".to_owned(),
         "py".into(),
@@ -141,6 +124,8 @@ fn serve_python(layers: &[&Path]) -> Serve {
         dir.display().to_string(),
         "--execution-env".into(),
         "AWS_Lambda_python3.12".into(),
+        "--env".into(),
+        format!("SIGTERM_APP_FILE={}", out.display()),
     ];
     args.extend(layer_args(layers));
     args.extend([
@@ -164,9 +149,11 @@ fn vm_hwm_kb(pid: u64) -> Option<u64> {
 #[test]
 fn the_shutdown_enabler_layer_gives_a_python_function_sigterm_and_without_it_only_sigkill() {
     let enabler = layer("enabler", &[workspace_bin("shutdown-enabler")]);
-    let s = serve_python(&[&enabler]);
+    let out = temp_dir("py-out").join("with-layer.out");
+    let s = serve_python(&[&enabler], &out);
     let a = s.invoke("py", "{}");
     assert_eq!(a.status, 200, "{}", a.text());
+    let request_id = a.json()["request_id"].as_str().unwrap().to_owned();
     assert!(
         s.stdout()
             .contains("EXTENSION\tName: shutdown-enabler\tState: Ready\tEvents: [SHUTDOWN]"),
@@ -191,6 +178,12 @@ fn the_shutdown_enabler_layer_gives_a_python_function_sigterm_and_without_it_onl
         s.stdout()
     );
     let ev = events_after_shutdown(&s);
+    assert!(s.stdout().contains("[python] cleanup done"));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        format!("invoke {request_id}\n"),
+        "the buffered line was flushed by the SIGTERM handler"
+    );
     let sigterm = ev.at("sigterm", Some("runtime"), None);
     let exit = ev.at("process_exit", Some("runtime"), None);
     assert!(sigterm <= exit);
@@ -212,14 +205,17 @@ fn the_shutdown_enabler_layer_gives_a_python_function_sigterm_and_without_it_onl
     assert!(!ev.has("sigkill", Some("extension"), None));
     drop(s);
 
-    // Control: the same function without the layer is SIGKILLed, with no SIGTERM at all.
-    let s = serve_python(&[]);
+    // Control: the same function without the layer is SIGKILLed, with no SIGTERM at all,
+    // and its buffered line is lost.
+    let out = out.with_file_name("without-layer.out");
+    let s = serve_python(&[], &out);
     assert_eq!(s.invoke("py", "{}").status, 200);
     assert_eq!(s.spin_down(None), 1);
     let ev = events_after_shutdown(&s);
     assert!(ev.has("sigkill", Some("runtime"), None));
     assert!(!ev.has("sigterm", Some("runtime"), None));
     assert!(!s.stdout().contains("[python] SIGTERM received"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "");
 }
 
 #[test]
