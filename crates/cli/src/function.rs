@@ -57,6 +57,18 @@ pub(crate) struct FunctionArgs {
     /// `AWS_EXECUTION_ENV` (set it for managed runtimes, e.g. AWS_Lambda_python3.12).
     #[arg(long)]
     pub(crate) execution_env: Option<String>,
+    /// An AWS SAM template: serve its AWS::Serverless::Function resources, named by logical id
+    /// (the other options fill in what it leaves unset; see `grace serve --help`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) template: Option<PathBuf>,
+    /// A template parameter's value, NAME=VALUE (repeatable; as `sam local
+    /// --parameter-overrides`).
+    #[arg(long = "parameter", value_name = "NAME=VALUE")]
+    pub(crate) parameters: Vec<String>,
+    /// The Python for a template's python3.x functions; it needs awslambdaric (default:
+    /// $GRACE_PYTHON, then python3 on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) python: Option<PathBuf>,
     /// The rest: a command line to run as the bootstrap (`-- python -m awslambdaric app.handler`).
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<OsString>,
@@ -113,8 +125,11 @@ impl FunctionArgs {
                 locate(Path::new(path)).with_context(|| format!("--function {name}"))?;
             configs.push(FunctionConfig::new(name, command, dir));
         }
-        if configs.is_empty() {
-            bail!("no function given: pass PATH, `--name NAME -- CMD…`, or --function NAME=PATH");
+        if configs.is_empty() && self.template.is_none() {
+            bail!(
+                "no function given: pass PATH, `--name NAME -- CMD…`, --function NAME=PATH or \
+                 --template FILE"
+            );
         }
         for cfg in &mut configs {
             cfg.env = env.clone();
@@ -136,10 +151,14 @@ impl FunctionArgs {
                 total: self.shutdown_budget,
             };
         }
+        if let Some(template) = &self.template {
+            configs.extend(crate::template::function_configs(template, self)?);
+        }
         Ok(configs)
     }
 
-    fn env_vars(&self) -> anyhow::Result<Vec<(String, String)>> {
+    /// The `--env-file` variables, then the `--env` ones.
+    pub(crate) fn env_vars(&self) -> anyhow::Result<Vec<(String, String)>> {
         let mut vars = Vec::new();
         if let Some(file) = &self.env_file {
             let text = std::fs::read_to_string(file)

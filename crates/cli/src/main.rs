@@ -12,8 +12,10 @@ mod demo;
 mod demo_function;
 mod function;
 mod invoke;
+mod package;
 mod serve;
 mod shutdown;
+mod template;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,7 @@ enum Command {
     Serve(Box<serve::Args>),
     Invoke(invoke::Args),
     Shutdown(shutdown::Args),
+    Package(package::Args),
     Demo(demo::Args),
     /// Runs this binary as the demo's Lambda function (used by `grace demo`).
     #[command(name = "__function", hide = true)]
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Invoke(args) => invoke::run(args),
         Command::Shutdown(args) => shutdown::run(args),
+        Command::Package(args) => package::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Function => demo_function::run(),
     };

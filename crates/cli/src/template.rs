@@ -1,0 +1,395 @@
+//! `--template FILE`: serve the functions of an AWS SAM template.
+//!
+//! Every `AWS::Serverless::Function` resource becomes a function named by its logical id, with
+//! its `Properties` merged with `Globals.Function` by SAM's rules ([`globals`]):
+//!
+//! | property | becomes |
+//! |---|---|
+//! | `Runtime: provided.al2023`, `provided.al2`, `provided` | the command `CodeUri/bootstrap` |
+//! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime ([`python`]) |
+//! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once ([`code`]); absent: the template's directory |
+//! | `Handler` | `_HANDLER` |
+//! | `MemorySize`, `Timeout` | memory (MB) and timeout (s), checked against Lambda's ranges |
+//! | `Environment.Variables` | the function's variables |
+//! | `Layers` | layer directories: a path, or `!Ref` to an `AWS::Serverless::LayerVersion` whose `ContentUri` is a local directory or zip |
+//!
+//! Paths are relative to the template's directory. Intrinsic functions parse in both forms
+//! (`!Ref X` and `{Ref: X}`); `Ref` to a parameter (its `--parameter NAME=VALUE`, else its
+//! `Default`) or to a pseudo parameter (`AWS::Region`, `AWS::AccountId`, …), and
+//! `Fn::Sub`/`Fn::Join` over those, are resolved ([`resolve`]).
+//!
+//! **Nothing is dropped silently.** Each of these is named in a `grace: warning:` line on stderr:
+//! a property that is not emulated (`Events`, `Policies`, `VpcConfig`, …), a value that does not
+//! resolve (`!GetAtt`, `!Ref` to a resource or to a parameter without `Default`: the variable is
+//! left unset, the default used), a layer that is not local (an ARN, S3), another resource type,
+//! a `Globals` section other than `Function`, a `Condition`, an architecture other than this
+//! machine's. A function that cannot run here (image, inline code, S3 code, another runtime) is
+//! skipped with a warning; a local path that does not exist, or a Python without
+//! `awslambdaric`, is an error.
+//!
+//! **With the other function options** (the template's values win; the options fill in):
+//! `--env`/`--env-file` override template variables of the same name (as `sam local
+//! --env-vars`); `--layer` adds layers after the template's; `--memory`, `--timeout`,
+//! `--handler` and `--execution-env` apply to template functions that do not set them (their
+//! defaults are Lambda's), with a warning when the template's value wins over one given;
+//! `--init-timeout` and the shutdown budgets apply to all; PATH, `-- CMD` and `--function` add
+//! functions beside the template's.
+//!
+//! **YAML.** `saphyr` parses the text: it is pure safe Rust, maintained (the successor of
+//! `yaml-rust`/`yaml-rust2`), reads YAML 1.2 and JSON, resolves anchors, and keeps application
+//! tags such as `!Ref` as a tagged node, which is all CloudFormation's short forms need.
+//! `serde_yaml` is deprecated, `serde_yml` is unmaintained, and a serde data model adds nothing
+//! here: the template is walked as a tree ([`yaml`]) because intrinsics can stand anywhere.
+
+mod code;
+mod globals;
+mod python;
+mod resolve;
+mod sam_function;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use grace_emulator::{FunctionConfig, ShutdownBudgets};
+
+use crate::function::FunctionArgs;
+use sam_function::{Reader, Runtime, SamFunction};
+use yaml::Node;
+
+/// The functions of the template at `path`, with the command-line options applied; warnings
+/// are printed to stderr.
+pub(crate) fn function_configs(
+    path: &Path,
+    args: &FunctionArgs,
+) -> anyhow::Result<Vec<FunctionConfig>> {
+    let overrides = args
+        .parameters
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(anyhow::anyhow!("--parameter `{p}`: expected NAME=VALUE")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (functions, mut warnings) = read(path, &overrides)?;
+    let result = configs(functions, args, &mut warnings);
+    for w in &warnings {
+        eprintln!("grace: warning: {}: {w}", path.display());
+    }
+    let configs = result?;
+    if configs.is_empty() {
+        bail!(
+            "{}: no function that can be served here (see the warnings above)",
+            path.display()
+        );
+    }
+    Ok(configs)
+}
+
+/// Reads the template: its functions and the warnings about what it holds.
+fn read(
+    path: &Path,
+    overrides: &[(String, String)],
+) -> anyhow::Result<(Vec<SamFunction>, Vec<String>)> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the template {}", path.display()))?;
+    let template = yaml::parse(&text).with_context(|| format!("{}", path.display()))?;
+    let base = std::path::absolute(path)?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let defaults = FunctionConfig::new("", Vec::new(), PathBuf::new());
+    let resolver =
+        resolve::Resolver::new(&template, &defaults.region, &defaults.account_id, overrides)?;
+    let Some(Node::Map(resources)) = template.get("Resources") else {
+        bail!("{}: no Resources mapping", path.display());
+    };
+    let mut reader = Reader {
+        template: &template,
+        base: &base,
+        resolver: &resolver,
+        warnings: globals::ignored_sections(&template)
+            .into_iter()
+            .map(|s| format!("{s}: not emulated, ignored"))
+            .collect(),
+    };
+    let global = template.get("Globals").and_then(|g| g.get("Function"));
+    let mut functions = Vec::new();
+    let mut others = Vec::new();
+    for (name, resource) in resources {
+        let kind = resource.get("Type").and_then(Node::as_str).unwrap_or("?");
+        match kind {
+            "AWS::Serverless::Function" => {}
+            // Used through the functions' `Layers`.
+            "AWS::Serverless::LayerVersion" => continue,
+            _ => {
+                others.push(format!("{name} ({kind})"));
+                continue;
+            }
+        }
+        if let Some(condition) = resource.get("Condition") {
+            reader.warnings.push(format!(
+                "{name}: Condition {condition} is not evaluated; the function is served"
+            ));
+        }
+        let empty = Node::Map(Vec::new());
+        let props = resource.get("Properties").unwrap_or(&empty);
+        let props = match global {
+            Some(global) => globals::merge(global, props),
+            None => props.clone(),
+        };
+        match reader.read(name, &props) {
+            Ok(Some(f)) => functions.push(f),
+            Ok(None) => {}
+            Err(e) if is_missing_build(resource) => {
+                return Err(e.context(format!(
+                    "{name} is built by `sam build` (Metadata BuildMethod): run it and serve \
+                     .aws-sam/build/template.yaml, or point CodeUri at `cargo lambda build`'s \
+                     output (target/lambda/BIN)"
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !others.is_empty() {
+        reader.warnings.push(format!(
+            "resources not emulated, ignored: {}",
+            others.join(", ")
+        ));
+    }
+    Ok((functions, reader.warnings))
+}
+
+fn is_missing_build(resource: &Node) -> bool {
+    resource
+        .get("Metadata")
+        .and_then(|m| m.get("BuildMethod"))
+        .is_some()
+}
+
+/// Turns what the template says into emulator configurations, applying the command line.
+fn configs(
+    functions: Vec<SamFunction>,
+    args: &FunctionArgs,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<Vec<FunctionConfig>> {
+    let cli_env = args.env_vars()?;
+    let cli_layers = args
+        .layers
+        .iter()
+        .map(|l| std::path::absolute(l).with_context(|| format!("bad path {}", l.display())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut interpreter = None;
+    let mut configs = Vec::with_capacity(functions.len());
+    for f in functions {
+        let mut layers = f.layers;
+        layers.extend(cli_layers.iter().cloned());
+        let mut env = f.env;
+        let (command, execution_env) = match &f.runtime {
+            Runtime::Custom => (bootstrap(&f.name, &f.code_dir)?, args.execution_env.clone()),
+            Runtime::Python(version) => {
+                if interpreter.is_none() {
+                    let (program, source) =
+                        python::choose(args.python.as_deref(), |k| std::env::var(k).ok());
+                    interpreter = Some(python::check(&program, source)?);
+                }
+                let py = interpreter.as_ref().context("no interpreter")?;
+                if py.version != *version {
+                    warnings.push(format!(
+                        "{}: Runtime python{version} runs under Python {} ({})",
+                        f.name,
+                        py.version,
+                        std::path::Path::new(&py.program).display()
+                    ));
+                }
+                if let Some(path) = python::layer_path(&layers, version) {
+                    set_var(&mut env, "PYTHONPATH", path);
+                }
+                let handler = f.handler.as_deref().unwrap_or_default();
+                (
+                    python::command(py, handler),
+                    Some(format!("AWS_Lambda_python{version}")),
+                )
+            }
+        };
+        for (k, v) in &cli_env {
+            set_var(&mut env, k, v.clone());
+        }
+        let mut cfg = FunctionConfig::new(f.name.clone(), command, f.code_dir);
+        cfg.env = env;
+        cfg.layers = layers;
+        cfg.memory_mb = pick(
+            warnings,
+            &f.name,
+            "MemorySize",
+            f.memory_mb,
+            args.memory,
+            128,
+        );
+        cfg.timeout = pick(
+            warnings,
+            &f.name,
+            "Timeout",
+            f.timeout,
+            args.timeout,
+            DEFAULT_TIMEOUT,
+        );
+        cfg.handler = match (f.handler, &args.handler) {
+            (Some(h), Some(flag)) if h != *flag => {
+                warnings.push(format!(
+                    "{}: Handler {h} from the template wins over --handler {flag}",
+                    f.name
+                ));
+                h
+            }
+            (Some(h), _) => h,
+            (None, Some(flag)) => flag.clone(),
+            (None, None) => cfg.handler,
+        };
+        if execution_env != args.execution_env
+            && let Some(flag) = &args.execution_env
+        {
+            warnings.push(format!(
+                "{}: the Runtime sets AWS_EXECUTION_ENV; --execution-env {flag} ignored",
+                f.name
+            ));
+        }
+        cfg.execution_env = execution_env;
+        cfg.init_timeout = args.init_timeout;
+        cfg.budgets = ShutdownBudgets {
+            runtime_internal_only: args.runtime_budget,
+            runtime_with_external: args.runtime_budget_external,
+            total: args.shutdown_budget,
+        };
+        configs.push(cfg);
+    }
+    Ok(configs)
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The template's value, else the option's; a warning when both are set and differ.
+fn pick<T: PartialEq + std::fmt::Debug + Copy>(
+    warnings: &mut Vec<String>,
+    function: &str,
+    property: &str,
+    template: Option<T>,
+    option: T,
+    option_default: T,
+) -> T {
+    match template {
+        Some(t) if option != option_default && option != t => {
+            warnings.push(format!(
+                "{function}: {property} {t:?} from the template wins over the option's {option:?}"
+            ));
+            t
+        }
+        Some(t) => t,
+        None => option,
+    }
+}
+
+fn set_var(env: &mut Vec<(String, String)>, key: &str, value: String) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => env.push((key.to_owned(), value)),
+    }
+}
+
+/// `CODE_DIR/bootstrap`, which must be an executable file.
+fn bootstrap(name: &str, code_dir: &Path) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = code_dir.join("bootstrap");
+    let meta = std::fs::metadata(&exe).with_context(|| {
+        format!(
+            "{name}: {} has no `bootstrap` (a provided.* runtime runs CodeUri/bootstrap: \
+             point CodeUri at `cargo lambda build`'s output, target/lambda/BIN)",
+            code_dir.display()
+        )
+    })?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        bail!("{name}: {} is not an executable file", exe.display());
+    }
+    Ok(vec![exe.into_os_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        function: FunctionArgs,
+    }
+
+    fn sam(name: &str, memory: Option<u32>, env: &[(&str, &str)]) -> SamFunction {
+        // A provided.* function needs an executable CodeUri/bootstrap.
+        let dir = std::env::temp_dir().join(format!("grace-tpl-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("bootstrap");
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        SamFunction {
+            name: name.into(),
+            runtime: Runtime::Custom,
+            code_dir: dir,
+            handler: None,
+            memory_mb: memory,
+            timeout: None,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
+            layers: vec![PathBuf::from("/layers/t")],
+        }
+    }
+
+    #[test]
+    fn the_template_wins_and_the_options_fill_in() {
+        let args = Cli::parse_from([
+            "t",
+            "--memory",
+            "512",
+            "--timeout",
+            "7s",
+            "--env",
+            "B=cli",
+            "--env",
+            "C=cli",
+            "--layer",
+            "/layers/cli",
+            "--handler",
+            "h.cli",
+        ])
+        .function;
+        let mut warnings = Vec::new();
+        let functions = vec![
+            sam("Set", Some(256), &[("A", "tpl"), ("B", "tpl")]),
+            sam("Unset", None, &[]),
+        ];
+        let c = configs(functions, &args, &mut warnings).unwrap();
+        assert_eq!((c[0].memory_mb, c[1].memory_mb), (256, 512));
+        assert_eq!(c[0].timeout, Duration::from_secs(7));
+        let env: Vec<(&str, &str)> = c[0].env.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(env, [("A", "tpl"), ("B", "cli"), ("C", "cli")]);
+        assert_eq!(
+            c[0].layers,
+            [PathBuf::from("/layers/t"), "/layers/cli".into()]
+        );
+        assert_eq!(c[1].handler, "h.cli");
+        assert_eq!(
+            warnings,
+            ["Set: MemorySize 256 from the template wins over the option's 512"]
+        );
+        // Negative control: the options at their defaults fill in silently.
+        let mut warnings = Vec::new();
+        let args = Cli::parse_from(["t"]).function;
+        let c = configs(vec![sam("Set", Some(256), &[])], &args, &mut warnings).unwrap();
+        assert_eq!((c[0].memory_mb, c[0].handler.as_str()), (256, "bootstrap"));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}
