@@ -7,6 +7,7 @@
 //! [`invoke`], [`shutdown`], [`demo`] (with [`demo_function`], the function it runs), and
 //! [`client`] (a small HTTP client for the Invoke API).
 
+mod check;
 mod client;
 mod demo;
 mod demo_function;
@@ -15,6 +16,7 @@ mod invoke;
 mod package;
 mod serve;
 mod shutdown;
+mod verdict;
 mod template;
 
 use std::process::ExitCode;
@@ -35,6 +37,7 @@ enum Command {
     Invoke(invoke::Args),
     Shutdown(shutdown::Args),
     Package(package::Args),
+    Check(Box<check::Args>),
     Demo(demo::Args),
     /// Runs this binary as the demo's Lambda function (used by `grace demo`).
     #[command(name = "__function", hide = true)]
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Invoke(args) => invoke::run(args),
         Command::Shutdown(args) => shutdown::run(args),
         Command::Package(args) => package::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Function => demo_function::run(),
     };

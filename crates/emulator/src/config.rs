@@ -63,6 +63,9 @@ pub struct FunctionConfig {
     pub region: String,
     /// The account id used in ARNs.
     pub account_id: String,
+    /// Read what the runtime holds (connections, files, children) while it shuts down, and
+    /// record it as a `leftovers` event (`grace check`). Costs a few milliseconds before SIGTERM.
+    pub inspect_shutdown: bool,
     /// `AWS_EXECUTION_ENV`, set for managed runtimes (e.g. `AWS_Lambda_python3.12`), absent for
     /// `provided.*`.
     pub execution_env: Option<String>,
@@ -90,6 +93,7 @@ impl FunctionConfig {
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
             execution_env: None,
+            inspect_shutdown: false,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -63,6 +64,8 @@ pub struct InvokeInput {
     /// `X-Amzn-Trace-Id`.
     pub trace_id: Option<String>,
     pub content_type: Option<String>,
+    /// A timeout for this invoke instead of the function's (e.g. to force a timeout reset).
+    pub timeout: Option<Duration>,
 }
 
 impl InvokeInput {
@@ -76,6 +79,7 @@ impl InvokeInput {
             client_context: None,
             trace_id: None,
             content_type: None,
+            timeout: None,
         }
     }
 }
@@ -347,7 +351,7 @@ impl Emulator {
             cognito_identity: None,
             tenant_id: None,
             tail: input.tail,
-            deadline: None,
+            deadline: input.timeout.map(|t| Instant::now() + t),
         };
         match input.invocation_type {
             InvocationType::DryRun => InvokeOutput::empty(204, request_id),
@@ -377,7 +381,9 @@ async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
     let request_id = request.request_id.to_string();
     let env = match pool.acquire(&request_id, false).await {
         Ok((env, deadline)) => {
-            request.deadline = deadline;
+            if deadline.is_some() {
+                request.deadline = deadline;
+            }
             env
         }
         Err(AcquireError::Throttled) => {

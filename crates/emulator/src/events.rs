@@ -112,6 +112,14 @@ pub enum EventKind {
         exit: String,
         during_shutdown: bool,
     },
+    /// What the runtime still held when it exited (`at: "exit"`, the last reading before the
+    /// exit) or was killed (`at: "sigkill"`): connections, files open for writing, children.
+    Leftovers {
+        pid: Pid,
+        at: &'static str,
+        #[serde(flatten)]
+        holdings: crate::sys::Holdings,
+    },
     Sigkill {
         role: Role,
         name: String,

@@ -35,6 +35,7 @@ mod pool;
 mod server;
 mod sys;
 mod telemetry;
+pub mod timeline;
 
 pub use config::{FunctionConfig, ShutdownBudgets};
 pub use emulator::{Emulator, InvokeInput, InvokeOutput, Options};
@@ -42,4 +43,4 @@ pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
 pub use server::stream::StreamedBody;
-pub use sys::{Pid, proc_state};
+pub use sys::{Holdings, Pid, proc_state};

@@ -88,6 +88,20 @@ fn main() {
         fatal(2, format_args!("cannot install the SIGTERM handler: {e}"));
     }
 
+    if std::env::var("TESTFN_BUFFERED_STDOUT").is_ok_and(|v| v == "1") {
+        say::buffer_stdout();
+    }
+    // TESTFN_HOLD_TCP=host:port: a connection opened at init and never closed (`grace check`
+    // must report it as left open).
+    if let Ok(addr) = std::env::var("TESTFN_HOLD_TCP") {
+        match std::net::TcpStream::connect(&addr) {
+            Ok(stream) => {
+                say!("holding a tcp connection to {addr}");
+                std::mem::forget(stream);
+            }
+            Err(e) => fatal(2, format_args!("cannot connect to {addr}: {e}")),
+        }
+    }
     let mut api = Conn::new(&cfg.runtime_api);
     let mut next = Response::default();
     let mut reply = Response::default();

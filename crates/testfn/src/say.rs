@@ -7,6 +7,27 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `TESTFN_BUFFERED_STDOUT=1`: stdout lines are kept in memory and written only at a clean
+/// exit, like a program whose stdout is block-buffered on a pipe (`grace check` must notice).
+static BUFFERED: AtomicBool = AtomicBool::new(false);
+static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Turns stdout buffering on.
+pub(crate) fn buffer_stdout() {
+    BUFFERED.store(true, Ordering::SeqCst);
+}
+
+/// Writes what the buffer holds (at a clean exit).
+pub(crate) fn flush_buffered() {
+    let mut buf = BUFFER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(&buf);
+    let _ = out.flush();
+    buf.clear();
+}
 
 /// Prints `[testfn] <args>` on stdout.
 macro_rules! say {
@@ -30,6 +51,11 @@ pub(crate) fn line(to_stderr: bool, args: fmt::Arguments<'_>) {
         let mut err = io::stderr().lock();
         let _ = err.write_all(text.as_bytes());
         let _ = err.flush();
+    } else if BUFFERED.load(Ordering::SeqCst) {
+        BUFFER
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(text.as_bytes());
     } else {
         let mut out = io::stdout().lock();
         let _ = out.write_all(text.as_bytes());

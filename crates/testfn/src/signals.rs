@@ -29,6 +29,7 @@ pub(crate) fn install(mode: SigtermMode, cleanup: Duration) -> io::Result<()> {
                 say!("SIGTERM received");
                 thread::sleep(cleanup);
                 say!("cleanup done");
+                crate::say::flush_buffered();
                 std::process::exit(0);
             }
         })?;

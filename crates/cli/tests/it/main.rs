@@ -6,6 +6,7 @@
 mod pg;
 mod util;
 
+mod check;
 mod cli;
 mod compat;
 mod emulator;

@@ -19,6 +19,9 @@ use super::{Environment, Phase, Proc, RuntimeState};
 use crate::events::{EventKind, Role, now_ms};
 use crate::sys::Exit;
 
+/// How often what a terminating runtime holds is read.
+const SAMPLE_EVERY: Duration = Duration::from_millis(1);
+
 /// How long to wait for killed processes to be reaped.
 const REAP_WAIT: Duration = Duration::from_secs(2);
 
@@ -111,19 +114,50 @@ impl Environment {
         if !any_extension {
             // §9.5: no extension, no SIGTERM: the runtime is killed with no grace at all.
             if let Some(rt) = &runtime {
+                if let Some(h) = self.inspector(rt).and_then(|i| i.sample()) {
+                    self.record(EventKind::Leftovers {
+                        pid: rt.pid,
+                        at: "sigkill",
+                        holdings: h,
+                    });
+                }
                 self.kill(rt);
             }
         } else {
             if let Some(rt) = &runtime {
                 if rt.exited().is_none() {
+                    // Read before signalling: a runtime may exit the instant SIGTERM arrives.
+                    let inspector = self.inspector(rt);
+                    let before = inspector.as_ref().and_then(|i| i.sample());
                     rt.signal(Signal::SIGTERM);
                     self.record(EventKind::Sigterm {
                         role: Role::Runtime,
                         name: rt.name.clone(),
                         pid: rt.pid,
                     });
-                    if !rt.wait_exit(runtime_budget).await {
-                        self.kill(rt);
+                    match self
+                        .watch_until_exit(rt, runtime_budget, inspector.as_ref(), before)
+                        .await
+                    {
+                        Ok(last) => {
+                            if let Some(h) = last {
+                                self.record(EventKind::Leftovers {
+                                    pid: rt.pid,
+                                    at: "exit",
+                                    holdings: h,
+                                });
+                            }
+                        }
+                        Err(now) => {
+                            if let Some(h) = now {
+                                self.record(EventKind::Leftovers {
+                                    pid: rt.pid,
+                                    at: "sigkill",
+                                    holdings: h,
+                                });
+                            }
+                            self.kill(rt);
+                        }
                     }
                 }
                 // Whatever the runtime left in its group goes with it.
@@ -199,6 +233,45 @@ impl Environment {
         self.changed.notify_waiters();
         if let Some(hooks) = self.hooks.upgrade() {
             hooks.dead(self.id);
+        }
+    }
+
+    /// An inspector of what the runtime holds (the Runtime API connection left out), when the
+    /// function is configured to be inspected.
+    fn inspector(&self, proc: &Proc) -> Option<crate::sys::Inspector> {
+        self.cfg
+            .inspect_shutdown
+            .then(|| crate::sys::Inspector::new(proc.pid, self.runtime_api.port()))
+    }
+
+    /// Waits for the runtime to exit within `budget`, reading what it holds every millisecond.
+    /// `Ok(last reading before the exit)`, or `Err(reading at the budget's end)`.
+    async fn watch_until_exit(
+        &self,
+        proc: &Proc,
+        budget: Duration,
+        inspector: Option<&crate::sys::Inspector>,
+        before: Option<crate::sys::Holdings>,
+    ) -> Result<Option<crate::sys::Holdings>, Option<crate::sys::Holdings>> {
+        let deadline = Instant::now() + budget;
+        let mut last = before;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let sample = || inspector.and_then(crate::sys::Inspector::sample);
+            if left.is_zero() {
+                return Err(sample().or(last));
+            }
+            let every = if inspector.is_some() {
+                SAMPLE_EVERY
+            } else {
+                left
+            };
+            if proc.wait_exit(left.min(every)).await {
+                return Ok(last);
+            }
+            if let Some(now) = sample() {
+                last = Some(now);
+            }
         }
     }
 

@@ -45,6 +45,29 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
             200,
             serde_json::to_vec(&emulator.environments()).unwrap_or_default(),
         ),
+        (&Method::GET, "/grace/v1/timeline.svg") => {
+            let svg =
+                crate::timeline::svg(&emulator.events(0), "grace serve: lifecycle timeline", None);
+            let mut res = http::json(200, svg);
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            );
+            res
+        }
+        (&Method::GET, "/grace/v1/timeline") => {
+            let page = concat!(
+                "<!doctype html><html><head><meta charset=\"utf-8\"><title>grace timeline</title>",
+                "<meta http-equiv=\"refresh\" content=\"2\"></head><body style=\"margin:0\">",
+                "<img src=\"/grace/v1/timeline.svg\" alt=\"lifecycle timeline\"></body></html>"
+            );
+            let mut res = http::json(200, page);
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            res
+        }
         (&Method::GET, "/grace/v1/functions") => http::json(
             200,
             serde_json::to_vec(&emulator.functions()).unwrap_or_default(),

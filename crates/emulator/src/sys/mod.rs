@@ -2,10 +2,13 @@
 //! readings and the orphan watchdog. Linux is the reference platform (Lambda runs Linux); a port
 //! to another Unix is contained in this module.
 
+mod inspect;
 mod process;
 mod watchdog;
 
 pub(crate) use process::{Exit, ProcessSpec, kill_group, spawn, tree_peak_rss_kib};
 pub(crate) use watchdog::Watchdog;
 
+pub use inspect::Holdings;
+pub(crate) use inspect::Inspector;
 pub use process::{Pid, proc_state};

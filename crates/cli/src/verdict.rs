@@ -1,0 +1,268 @@
+//! What `grace check` concludes from a function's lifecycle: each check is a pass, a warning or
+//! a failure, with the evidence and plain advice.
+
+use grace_emulator::events::{EnvId, EventKind, LifecycleEvent, Role};
+use serde::Serialize;
+
+/// A check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Pass,
+    Warn,
+    Fail,
+    Skip,
+}
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Check {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) status: Status,
+    pub(crate) detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) advice: Option<String>,
+}
+
+impl Check {
+    fn new(
+        id: &'static str,
+        title: &'static str,
+        status: Status,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            id,
+            title,
+            status,
+            detail: detail.into(),
+            advice: None,
+        }
+    }
+
+    fn advise(mut self, advice: impl Into<String>) -> Self {
+        self.advice = Some(advice.into());
+        self
+    }
+}
+
+/// A log line with its arrival time.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedLine {
+    pub(crate) time_us: u64,
+    pub(crate) env: EnvId,
+    pub(crate) function_output: bool,
+}
+
+/// Checks the spin-down of environment `env` (the one the invokes ran in).
+pub(crate) fn shutdown_checks(
+    events: &[LifecycleEvent],
+    env: EnvId,
+    lines: &[TimedLine],
+    invokes: usize,
+) -> Vec<Check> {
+    let ev: Vec<&LifecycleEvent> = events.iter().filter(|e| e.env == env).collect();
+    let mut checks = Vec::new();
+    let extensions: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ExtensionRegistered { name, external, .. } => Some(format!(
+                "`{name}` ({})",
+                if *external { "external" } else { "internal" }
+            )),
+            _ => None,
+        })
+        .collect();
+    let sigterm = ev.iter().find_map(|e| match e.kind {
+        EventKind::Sigterm {
+            role: Role::Runtime,
+            ..
+        } => Some(e.time_us),
+        _ => None,
+    });
+    if extensions.is_empty() {
+        checks.push(
+            Check::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda SIGKILLs the runtime with 0 ms of grace")
+                .advise("add the shutdown-enabler layer (`grace package extension`), or register an internal extension (lambda-grace does it by default; lambda_runtime: spawn_graceful_shutdown_handler; Go: lambda.WithEnableSIGTERM)"),
+        );
+    } else {
+        checks.push(Check::new(
+            "sigterm",
+            "SIGTERM is delivered",
+            if sigterm.is_some() {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            format!("registered: {}", extensions.join(", ")),
+        ));
+    }
+    let budget_ms = ev.iter().find_map(|e| match e.kind {
+        EventKind::ShutdownStart { budget_ms, .. } => Some(budget_ms),
+        _ => None,
+    });
+    let exit = ev.iter().find_map(|e| match &e.kind {
+        EventKind::ProcessExit {
+            role: Role::Runtime,
+            exit,
+            ..
+        } => Some((e.time_us, exit.clone())),
+        _ => None,
+    });
+    let killed = ev.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::Sigkill {
+                role: Role::Runtime,
+                ..
+            }
+        )
+    });
+    checks.push(match (sigterm, exit, killed) {
+        (None, _, _) => Check::new("exit", "exits before SIGKILL", Status::Skip, "no SIGTERM, so no chance to exit cleanly"),
+        (Some(_), _, true) => {
+            let budget = budget_ms.unwrap_or(0);
+            Check::new("exit", "exits before SIGKILL", Status::Fail, format!("still running {budget} ms after SIGTERM: SIGKILLed"))
+                .advise(format!("handle SIGTERM: run the cleanup well inside {budget} ms and exit (lambda-grace: shutdown hooks are bounded by the budget)"))
+        }
+        (Some(term), Some((at, how)), false) => {
+            let took = at.saturating_sub(term) as f64 / 1000.0;
+            let budget = budget_ms.unwrap_or(500) as f64;
+            let pct = took * 100.0 / budget.max(1.0);
+            let detail = format!("exited ({how}) {took:.1} ms after SIGTERM: {pct:.0}% of the {budget:.0} ms budget");
+            if pct > 80.0 {
+                Check::new("exit", "exits before SIGKILL", Status::Warn, detail)
+                    .advise("the cleanup uses most of the budget; on a loaded machine it may be SIGKILLed: keep shutdown work short")
+            } else {
+                Check::new("exit", "exits before SIGKILL", Status::Pass, detail)
+            }
+        }
+        (Some(_), None, false) => Check::new("exit", "exits before SIGKILL", Status::Warn, "the runtime's exit was not observed"),
+    });
+    let left = ev.iter().rev().find_map(|e| match &e.kind {
+        EventKind::Leftovers { at, holdings, .. } => Some((*at, holdings.clone())),
+        _ => None,
+    });
+    let when = |at: &str| {
+        if at == "exit" {
+            "when it exited"
+        } else {
+            "when it was killed"
+        }
+    };
+    match left {
+        Some((at, h)) => {
+            checks.push(leftover(
+                "tcp",
+                "no TCP connection left open",
+                &h.tcp,
+                when(at),
+                "close connections in a shutdown hook (drop the pool, send the protocol's goodbye); otherwise the server sees an abrupt disconnect and may keep sessions and locks",
+            ));
+            checks.push(leftover(
+                "files",
+                "no file left open for writing",
+                &h.files,
+                when(at),
+                "flush and close files in a shutdown hook, and flush buffers before each freeze (a flush hook): data still in user-space buffers is lost",
+            ));
+            checks.push(leftover(
+                "children",
+                "no child process left running",
+                &h.children,
+                when(at),
+                "stop child processes on SIGTERM; the platform SIGKILLs them with the environment",
+            ));
+        }
+        None => checks.push(Check::new(
+            "leftovers",
+            "what the runtime held at the end",
+            Status::Skip,
+            "not observed (the runtime ended before the spin-down)",
+        )),
+    }
+    checks.push(buffered_output(&ev, lines, env, sigterm, invokes));
+    checks
+}
+
+fn leftover(
+    id: &'static str,
+    title: &'static str,
+    items: &[String],
+    when: &str,
+    advice: &str,
+) -> Check {
+    if items.is_empty() {
+        Check::new(id, title, Status::Pass, format!("none {when}"))
+    } else {
+        Check::new(
+            id,
+            title,
+            Status::Fail,
+            format!("{when}: {}", items.join("; ")),
+        )
+        .advise(advice)
+    }
+}
+
+/// Output written during invocations should appear during them. When none appeared during the
+/// invocations but at least one line per invocation arrived at shutdown, stdout is buffered (a
+/// pipe is block-buffered) and a frozen environment holds the logs hostage.
+fn buffered_output(
+    ev: &[&LifecycleEvent],
+    lines: &[TimedLine],
+    env: EnvId,
+    sigterm: Option<u64>,
+    invokes: usize,
+) -> Check {
+    let mut windows = Vec::new();
+    let mut open = None;
+    for e in ev {
+        match e.kind {
+            EventKind::InvokeStart { .. } => open = Some(e.time_us),
+            EventKind::InvokeEnd { .. } => {
+                if let Some(from) = open.take() {
+                    windows.push((from, e.time_us));
+                }
+            }
+            _ => {}
+        }
+    }
+    let shutdown_from = sigterm
+        .or_else(|| {
+            ev.iter()
+                .find(|e| matches!(e.kind, EventKind::ShutdownStart { .. }))
+                .map(|e| e.time_us)
+        })
+        .unwrap_or(u64::MAX);
+    let ours: Vec<&TimedLine> = lines
+        .iter()
+        .filter(|l| l.env == env && l.function_output)
+        .collect();
+    let during = ours
+        .iter()
+        .filter(|l| {
+            windows
+                .iter()
+                .any(|(a, b)| l.time_us >= *a && l.time_us <= *b)
+        })
+        .count();
+    let at_shutdown = ours.iter().filter(|l| l.time_us >= shutdown_from).count();
+    if during == 0 && invokes > 0 && at_shutdown >= invokes {
+        Check::new(
+            "output",
+            "log output arrives during invocations",
+            Status::Fail,
+            format!("no output during the {invokes} invocations, {at_shutdown} lines only at shutdown: stdout is buffered"),
+        )
+        .advise("flush after each line (Python: PYTHONUNBUFFERED=1 or print(..., flush=True); C: setvbuf); on Lambda a frozen environment holds buffered logs, and a killed one loses them")
+    } else {
+        Check::new(
+            "output",
+            "log output arrives during invocations",
+            Status::Pass,
+            format!("{during} lines during invocations, {at_shutdown} at shutdown"),
+        )
+    }
+}

@@ -1,0 +1,245 @@
+//! `grace check`: it passes functions that shut down well, and fails, each with the right
+//! reason, those that do not (no extension, SIGTERM ignored, a TCP connection left open, output
+//! that only arrives at shutdown). The timeline it draws renders in Chromium.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{grace_bin, temp_dir, testfn_bin, workspace_bin};
+
+/// `grace check --json ARGS…`: (exit success, the JSON result).
+fn check(args: &[&str]) -> (bool, serde_json::Value) {
+    let (flags, tail) = match args.iter().position(|a| *a == "--") {
+        Some(i) => (&args[..i], &args[i..]),
+        None => (args, &[][..]),
+    };
+    let out = Command::new(grace_bin())
+        .arg("check")
+        .arg("--json")
+        .args(flags)
+        .args(tail)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), json)
+}
+
+fn status<'a>(result: &'a serde_json::Value, id: &str) -> &'a str {
+    result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_else(|| panic!("no check {id} in {result:#}"))
+}
+
+fn testfn(env: &[&str]) -> Vec<String> {
+    let mut args = Vec::new();
+    for e in env {
+        args.push("--env".to_owned());
+        args.push((*e).to_owned());
+    }
+    args.extend([
+        "--name".to_owned(),
+        "f".to_owned(),
+        "--".to_owned(),
+        testfn_bin().to_string_lossy().into_owned(),
+    ]);
+    args
+}
+
+fn run_testfn_check(env: &[&str], extra: &[&str]) -> (bool, serde_json::Value) {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend(testfn(env));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    check(&args)
+}
+
+#[test]
+fn the_hello_example_passes_every_check_including_a_reset() {
+    let hello = workspace_bin("hello");
+    let (ok, r) = check(&["--reset", "--name", "hello", "--", hello.to_str().unwrap()]);
+    assert!(ok, "{r:#}");
+    assert_eq!(r["pass"], true);
+    for c in r["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c}");
+    }
+    assert!(
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "reset-exit")
+    );
+}
+
+#[test]
+fn a_function_without_an_extension_fails_with_the_advice_to_add_one() {
+    let (ok, r) = run_testfn_check(&["TESTFN_SIGTERM=handle"], &[]);
+    assert!(!ok);
+    assert_eq!(status(&r, "sigterm"), "fail");
+    let advice = r["checks"][1]["advice"].as_str().unwrap();
+    assert!(advice.contains("shutdown-enabler"), "{advice}");
+    // Negative control: the same runtime with an internal extension passes.
+    let (ok, r) = run_testfn_check(&["TESTFN_SIGTERM=handle", "TESTFN_EXTENSION=enabler"], &[]);
+    assert!(ok, "{r:#}");
+    assert_eq!(status(&r, "sigterm"), "pass");
+}
+
+#[test]
+fn a_function_that_ignores_sigterm_fails_the_exit_check() {
+    let (ok, r) = run_testfn_check(&["TESTFN_SIGTERM=ignore", "TESTFN_EXTENSION=enabler"], &[]);
+    assert!(!ok);
+    assert_eq!(status(&r, "sigterm"), "pass");
+    assert_eq!(status(&r, "exit"), "fail");
+    let detail = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "exit")
+        .unwrap()["detail"]
+        .clone();
+    assert!(detail.as_str().unwrap().contains("SIGKILLed"), "{detail}");
+}
+
+#[test]
+fn a_tcp_connection_left_open_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let accept = std::thread::spawn(move || {
+        let conns: Vec<_> = listener.incoming().take(1).flatten().collect();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(conns);
+    });
+    let hold = format!("TESTFN_HOLD_TCP={addr}");
+    let (ok, r) = run_testfn_check(
+        &["TESTFN_SIGTERM=handle", "TESTFN_EXTENSION=enabler", &hold],
+        &[],
+    );
+    assert!(!ok);
+    assert_eq!(status(&r, "tcp"), "fail");
+    let detail = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "tcp")
+        .unwrap()["detail"]
+        .clone();
+    assert!(
+        detail.as_str().unwrap().contains(&format!("-> {addr}")),
+        "{detail}"
+    );
+    assert_eq!(
+        status(&r, "exit"),
+        "pass",
+        "it did exit; it just left the connection open"
+    );
+    drop(accept);
+}
+
+#[test]
+fn output_that_only_arrives_at_shutdown_is_reported() {
+    let payload = ["--payload", r#"{"log":"handled"}"#];
+    let (ok, r) = run_testfn_check(
+        &[
+            "TESTFN_SIGTERM=handle",
+            "TESTFN_EXTENSION=e",
+            "TESTFN_BUFFERED_STDOUT=1",
+        ],
+        &payload,
+    );
+    assert!(!ok, "{r:#}");
+    assert_eq!(status(&r, "output"), "fail");
+    // Negative control: the same function writing its lines as it goes.
+    let (ok, r) = run_testfn_check(&["TESTFN_SIGTERM=handle", "TESTFN_EXTENSION=e"], &payload);
+    assert!(ok, "{r:#}");
+    assert_eq!(status(&r, "output"), "pass");
+}
+
+fn chromium() -> &'static str {
+    for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(c).exists() {
+            return c;
+        }
+    }
+    panic!("Chromium is missing: run scripts/setup-test-deps.sh (it installs Debian's chromium)");
+}
+
+#[test]
+fn the_timeline_renders_in_chromium() {
+    let dir = temp_dir("timeline");
+    let svg = dir.join("timeline.svg");
+    let hello = workspace_bin("hello");
+    let out = Command::new(grace_bin())
+        .args([
+            "check",
+            "--timeline",
+            svg.to_str().unwrap(),
+            "--name",
+            "hello",
+            "--",
+            hello.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let png = dir.join("shot.png");
+    let shot = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1100,300")
+        .arg(format!("file://{}", svg.display()))
+        .output()
+        .unwrap();
+    assert!(
+        png.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let count = |rgb: [u8; 3]| {
+        pixels
+            .iter()
+            .filter(|p| p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2])
+            .count()
+    };
+    // The drawing, not a blank page: the init bar, invoke bars, and the SIGTERM marker.
+    assert!(count([0xa5, 0xb4, 0xfc]) > 50, "init bar (#a5b4fc) missing");
+    assert!(
+        count([0x86, 0xef, 0xac]) > 10,
+        "invoke bars (#86efac) missing"
+    );
+    assert!(
+        count([0xea, 0x58, 0x0c]) > 10,
+        "SIGTERM marker (#ea580c) missing"
+    );
+    assert!(count([0x15, 0x80, 0x3d]) > 10, "green PASS verdict missing");
+}
