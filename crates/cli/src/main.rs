@@ -16,8 +16,8 @@ mod invoke;
 mod package;
 mod serve;
 mod shutdown;
-mod verdict;
 mod template;
+mod verdict;
 
 use std::process::ExitCode;
 
