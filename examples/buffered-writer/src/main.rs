@@ -104,7 +104,7 @@ async fn main() -> Result<(), lambda_grace::Error> {
         let writer = Rc::clone(&writer);
         runtime = runtime.on_shutdown("flush-writer", move || async move {
             let written = writer.borrow_mut().flush()?;
-            println!("[buffered-writer] SIGTERM received → cleanup: {written} records written");
+            println!("[buffered-writer] SIGTERM received → cleanup: records written: {written}");
             Ok(())
         });
     }
@@ -142,7 +142,7 @@ async fn main() -> Result<(), lambda_grace::Error> {
         .await?;
     let left = writer.borrow().pending;
     if left > 0 {
-        println!("[buffered-writer] done: {left} records were never written");
+        println!("[buffered-writer] done: records never written: {left}");
     }
     Ok(())
 }

@@ -267,7 +267,7 @@ fn buffered_writer_loses_no_record_through_freezes_and_spin_down() {
     spin_down(&s);
     assert!(
         s.wait_stdout(
-            &format!("[buffered-writer] done: {N} records were never written"),
+            &format!("[buffered-writer] done: records never written: {N}"),
             Duration::from_secs(3)
         ),
         "{}",
@@ -326,6 +326,12 @@ fn buffered_writer_saves_the_record_of_a_handler_cut_by_a_timeout() {
         report.contains(", handler finished ") && report.contains("hooks: flush-writer ok "),
         "{report}"
     );
+    assert!(
+        s.stdout()
+            .contains("[buffered-writer] SIGTERM received → cleanup: records written: 1"),
+        "{}",
+        s.stdout()
+    );
     let got = records(&path);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].1, serde_json::json!({"sleep_ms": 1150}));
@@ -339,7 +345,7 @@ fn buffered_writer_saves_the_record_of_a_handler_cut_by_a_timeout() {
     assert!(report.contains(", handler finished "), "{report}");
     assert!(
         s.wait_stdout(
-            "[buffered-writer] done: 1 records were never written",
+            "[buffered-writer] done: records never written: 1",
             Duration::from_secs(3)
         ),
         "{}",
