@@ -6,13 +6,15 @@
 //! rounds, and reports medians and per-round ratios; it describes the machine and every version
 //! involved, and writes `docs/BENCHMARKS.md` (between markers) and a table on standard output.
 //!
-//! Modules: [`systems`] (start/check/stop each system), [`wrk`] (run and parse wrk),
-//! [`matrix`] (the rounds), [`results`] (medians, ratios), [`report`] (markdown and text),
-//! [`probe`] (RIE under concurrent invokes), [`machine`] (machine and versions), [`procs`]
-//! (processes that never outlive the harness), [`http`] (a tiny client for checks).
+//! Modules: [`matrix`] (the variants measured and the rounds), [`systems`] (start, check and
+//! stop each system), [`wrk`] (run and parse wrk), [`cpu`] (CPU time per invoke), [`results`]
+//! (medians, ratios), [`report`] and [`table`] (markdown and text), [`probe`] (RIE under
+//! concurrent invokes), [`machine`] (machine and versions), [`procs`] (processes that never
+//! outlive the harness), [`http`] (a tiny client for checks).
 //!
 //! Run it with `scripts/bench.sh [ARGS]`, which installs the peers and builds the binaries.
 
+mod cpu;
 mod http;
 mod machine;
 mod matrix;
@@ -21,6 +23,7 @@ mod procs;
 mod report;
 mod results;
 mod systems;
+mod table;
 mod wrk;
 
 use std::fs;

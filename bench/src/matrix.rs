@@ -7,11 +7,62 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cpu::{self, PerInvoke};
+use crate::machine;
 use crate::procs::{self, Interrupt};
 use crate::report::micros;
 use crate::results::{CellKey, Results, Round};
-use crate::systems::{self, Paths, System, Variant};
+use crate::systems::{self, Paths, System};
 use crate::wrk::{Sample, Wrk};
+
+/// One measured configuration: a system and how many runtime processes serve it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Variant {
+    pub(crate) system: System,
+    /// Runtime processes: grace starts up to this many environments; cargo lambda gets this
+    /// many processes from the harness; RIE always has one.
+    pub(crate) runtime_procs: u32,
+}
+
+impl Variant {
+    /// The variants measured at concurrency `c`, in `systems` order.
+    pub(crate) fn at(systems: &[System], c: u32) -> Vec<Self> {
+        let mut out = Vec::new();
+        for &system in systems {
+            let procs: &[u32] = match system {
+                System::Grace | System::GraceFreeze => &[c],
+                System::CargoLambda if c > 1 => &[1, c],
+                System::CargoLambda | System::Rie => &[1],
+            };
+            out.extend(procs.iter().map(|&runtime_procs| Self {
+                system,
+                runtime_procs,
+            }));
+        }
+        out
+    }
+
+    /// Why this variant is not measured at concurrency `c`, if it is not.
+    pub(crate) fn not_applicable(self, c: u32) -> Option<&'static str> {
+        (self.system == System::Rie && c > 1)
+            .then_some("n/a: crashes on a second concurrent invoke")
+    }
+
+    /// Label with the runtime process count where it varies.
+    pub(crate) fn label(self) -> String {
+        match self.system {
+            System::CargoLambda => {
+                let s = if self.runtime_procs == 1 { "" } else { "es" };
+                format!(
+                    "{} ({} runtime process{s})",
+                    self.system.label(),
+                    self.runtime_procs
+                )
+            }
+            _ => self.system.label().to_owned(),
+        }
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -76,12 +127,15 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results, Stri
                         plan.rounds,
                         v.label()
                     );
+                    let load = machine::load_average();
                     let r = measure(key, runtime_path, plan, paths, wrk, &tag);
                     Interrupt::check()?;
                     let r = Round {
                         round,
                         outcome: r.0,
-                        notes: r.1,
+                        cpu: r.1,
+                        notes: r.2,
+                        load,
                     };
                     match &r.outcome {
                         Ok(s) => eprintln!(
@@ -108,7 +162,7 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results, Stri
     Ok(results)
 }
 
-/// One cell, one round: the measurement (or why none) and notes about stopping.
+/// One cell, one round: the measurement (or why none), CPU per invoke, and notes about stopping.
 fn measure(
     key: CellKey,
     runtime: &std::path::Path,
@@ -116,16 +170,24 @@ fn measure(
     paths: &Paths,
     wrk: &Wrk,
     tag: &str,
-) -> (Result<Sample, String>, Vec<String>) {
+) -> (Result<Sample, String>, Option<PerInvoke>, Vec<String>) {
     let c = key.concurrency;
     let mut notes = Vec::new();
+    let mut cpu = None;
     let outcome = match systems::start(key.variant, c, runtime, paths, tag) {
         Err(e) => Err(e),
         Ok(mut running) => {
             let measured = wrk
                 .run(&running.url, c, plan.warmup_s)
                 .map_err(|e| format!("warm-up: {e}"))
-                .and_then(|_| wrk.run(&running.url, c, plan.duration_s))
+                .and_then(|_| {
+                    let (emulators, runtimes) = running.pids();
+                    let before = cpu::snapshot(&emulators, &runtimes);
+                    let sample = wrk.run(&running.url, c, plan.duration_s)?;
+                    let after = cpu::snapshot(&emulators, &runtimes);
+                    cpu = cpu::per_invoke(&before, &after, sample.requests);
+                    Ok(sample)
+                })
                 .and_then(|s| {
                     running
                         .check_alive()
@@ -146,5 +208,32 @@ fn measure(
     }
     // Let sockets in TIME_WAIT and the scheduler settle before the next system starts.
     let _ = procs::sleep(Duration::from_millis(200));
-    (outcome, notes)
+    (outcome, cpu, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_per_concurrency() {
+        let all = [
+            System::Grace,
+            System::GraceFreeze,
+            System::CargoLambda,
+            System::Rie,
+        ];
+        let at1 = Variant::at(&all, 1);
+        assert_eq!(at1.len(), 4);
+        let at4 = Variant::at(&all, 4);
+        let cl: Vec<u32> = at4
+            .iter()
+            .filter(|v| v.system == System::CargoLambda)
+            .map(|v| v.runtime_procs)
+            .collect();
+        assert_eq!(cl, [1, 4]);
+        let rie = at4.iter().find(|v| v.system == System::Rie).unwrap();
+        assert!(rie.not_applicable(4).is_some());
+        assert!(rie.not_applicable(1).is_none());
+    }
 }

@@ -7,8 +7,9 @@ use std::thread;
 use std::time::Duration;
 
 use crate::http::{self, EVENT};
+use crate::matrix::Variant;
 use crate::procs;
-use crate::systems::{self, Paths, System, Variant};
+use crate::systems::{self, Paths, System};
 
 /// Pairs of simultaneous invokes tried before concluding that RIE copes.
 const ATTEMPTS: u32 = 5;

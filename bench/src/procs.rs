@@ -122,6 +122,11 @@ impl Proc {
         &self.name
     }
 
+    /// The process id, while the process is owned (not yet reaped).
+    pub(crate) fn id(&self) -> Option<i32> {
+        self.pid().map(Pid::as_raw)
+    }
+
     fn pid(&self) -> Option<Pid> {
         let id = self.child.as_ref()?.id();
         i32::try_from(id).ok().map(Pid::from_raw)
@@ -236,41 +241,60 @@ pub(crate) fn sweep_orphans() -> Vec<String> {
     found
 }
 
-/// `(pid, comm, state)` of every process whose parent is `parent`, from /proc.
-fn children_of(parent: u32) -> Vec<(i32, String, char)> {
+/// One process, as /proc/PID/stat describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProcStat {
+    pub(crate) pid: i32,
+    pub(crate) comm: String,
+    pub(crate) state: char,
+    pub(crate) ppid: i32,
+    /// utime + stime, in clock ticks (all threads, including exited ones).
+    pub(crate) cpu_ticks: u64,
+}
+
+/// Every process on the machine, from /proc.
+pub(crate) fn proc_table() -> Vec<ProcStat> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some((comm, state, ppid)) = parse_stat(&stat)
-            && ppid == parent
-        {
-            out.push((pid, comm, state));
-        }
-    }
-    out
+    dir.flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            let stat = fs::read_to_string(entry.path().join("stat")).ok()?;
+            parse_stat(pid, &stat)
+        })
+        .collect()
 }
 
-/// `(comm, state, ppid)` from a /proc/PID/stat line (comm may hold spaces and parentheses).
-fn parse_stat(stat: &str) -> Option<(String, char, u32)> {
+/// `(pid, comm, state)` of every process whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<(i32, String, char)> {
+    let parent = i32::try_from(parent).unwrap_or(-1);
+    proc_table()
+        .into_iter()
+        .filter(|p| p.ppid == parent)
+        .map(|p| (p.pid, p.comm, p.state))
+        .collect()
+}
+
+/// Parses a /proc/PID/stat line (comm may hold spaces and parentheses).
+fn parse_stat(pid: i32, stat: &str) -> Option<ProcStat> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_owned();
-    let mut rest = stat.get(close + 1..)?.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some((comm, state, ppid))
+    // Fields from 3 on: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    // cmajflt utime stime …
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
+    let state = rest.first()?.chars().next()?;
+    let ppid = rest.get(1)?.parse().ok()?;
+    let utime: u64 = rest.get(11)?.parse().ok()?;
+    let stime: u64 = rest.get(12)?.parse().ok()?;
+    Some(ProcStat {
+        pid,
+        comm,
+        state,
+        ppid,
+        cpu_ticks: utime + stime,
+    })
 }
 
 /// The last `n` lines of a log file, indented, headed by its name.
@@ -312,8 +336,16 @@ mod tests {
 
     #[test]
     fn stat_line_with_odd_comm() {
-        let line = "1234 (my (odd) name) S 77 1234 1234 0 -1 4194560";
-        assert_eq!(parse_stat(line), Some(("my (odd) name".into(), 'S', 77)));
+        let line = "1234 (my (odd) name) S 77 1234 1234 0 -1 4194560 10 0 0 0 250 40 0 0 20 0 4";
+        let want = ProcStat {
+            pid: 1234,
+            comm: "my (odd) name".into(),
+            state: 'S',
+            ppid: 77,
+            cpu_ticks: 290,
+        };
+        assert_eq!(parse_stat(1234, line), Some(want));
+        assert!(!proc_table().is_empty());
     }
 
     #[test]

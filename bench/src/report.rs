@@ -5,8 +5,10 @@
 use std::fs;
 use std::path::Path;
 
+use crate::cpu::PerInvoke;
+use crate::matrix::Variant;
 use crate::results::{CellKey, Results};
-use crate::systems::Variant;
+use crate::table::Table;
 
 /// Opening marker of the generated section.
 pub(crate) const BEGIN: &str =
@@ -34,72 +36,6 @@ pub(crate) struct Context {
     pub(crate) rie_probe: Option<String>,
 }
 
-/// A table of strings, printable as markdown or aligned text.
-#[derive(Debug, Default)]
-struct Table {
-    headers: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(headers: &[&str]) -> Self {
-        Self {
-            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn markdown(&self) -> String {
-        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
-        let mut out = line(&self.headers);
-        out += &line(
-            &self
-                .headers
-                .iter()
-                .enumerate()
-                .map(|(i, _)| if i < 2 { "---" } else { "---:" }.into())
-                .collect::<Vec<_>>(),
-        );
-        for r in &self.rows {
-            out += &line(r);
-        }
-        out
-    }
-
-    fn text(&self) -> String {
-        let widths: Vec<usize> = (0..self.headers.len())
-            .map(|i| {
-                self.rows
-                    .iter()
-                    .chain([&self.headers])
-                    .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let line = |cells: &[String]| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    if i < 2 {
-                        format!("{c:<w$}")
-                    } else {
-                        format!("{c:>w$}")
-                    }
-                })
-                .collect();
-            format!("{}\n", padded.join("  ").trim_end())
-        };
-        let mut out = line(&self.headers);
-        for r in &self.rows {
-            out += &line(r);
-        }
-        out
-    }
-}
-
 /// The summary table of one runtime: one row per (concurrency, variant), with the ratio of each
 /// grace variant's throughput to the row's.
 fn summary_table(results: &Results, runtime: usize) -> (Table, Vec<String>) {
@@ -110,6 +46,7 @@ fn summary_table(results: &Results, runtime: usize) -> (Table, Vec<String>) {
         "p50",
         "p99",
         "min–max invokes/s",
+        "CPU µs/invoke: emulator + runtime",
     ]);
     let graces: Vec<Variant> = {
         let mut g: Vec<Variant> = Vec::new();
@@ -132,7 +69,7 @@ fn summary_table(results: &Results, runtime: usize) -> (Table, Vec<String>) {
         let cell_remarks = cell.remarks();
         if let Some(na) = cell.not_applicable {
             row.push(format!("n/a [{}]", remarks.len() + 1));
-            row.extend(std::iter::repeat_n(String::new(), 3 + graces.len()));
+            row.extend(std::iter::repeat_n(String::new(), 4 + graces.len()));
             remarks.push(format!(
                 "{} at c={}: {na}",
                 k.variant.label(),
@@ -153,6 +90,7 @@ fn summary_table(results: &Results, runtime: usize) -> (Table, Vec<String>) {
             row.push(micros(s.p50_us));
             row.push(micros(s.p99_us));
             row.push(format!("{}–{}", thousands(s.rps_min), thousands(s.rps_max)));
+            row.push(s.cpu.map_or_else(|| "—".into(), cpu_cell));
             for g in &graces {
                 let gk = CellKey {
                     variant: Variant {
@@ -171,7 +109,7 @@ fn summary_table(results: &Results, runtime: usize) -> (Table, Vec<String>) {
         } else {
             let mark = format!(" [{}]", remarks.len() + 1);
             row.push(format!("failed{mark}"));
-            row.extend(std::iter::repeat_n("—".to_owned(), 3 + graces.len()));
+            row.extend(std::iter::repeat_n("—".to_owned(), 4 + graces.len()));
         }
         if !cell_remarks.is_empty() {
             remarks.push(format!(
@@ -198,6 +136,8 @@ fn raw_table(results: &Results, ctx: &Context) -> Table {
         "p99",
         "requests",
         "errors",
+        "CPU µs/invoke",
+        "load",
     ]);
     for cell in &results.cells {
         for r in &cell.rounds {
@@ -226,6 +166,8 @@ fn raw_table(results: &Results, ctx: &Context) -> Table {
                     "—".into(),
                 ]),
             }
+            row.push(r.cpu.map_or_else(|| "—".into(), cpu_cell));
+            row.push(r.load.clone());
             t.rows.push(row);
         }
     }
@@ -265,8 +207,11 @@ pub(crate) fn markdown(ctx: &Context, results: &Results) -> String {
     for (i, (label, _)) in ctx.runtimes.iter().enumerate() {
         let (t, remarks) = summary_table(results, i);
         md += &format!("\n### Runtime `{label}`\n\n");
-        md += "Medians over rounds. `÷ this`: median over rounds of the per-round ratio of invokes/s \
-               (above 1 means that grace configuration is faster than the row's system).\n\n";
+        md += "Medians over rounds. *CPU µs/invoke*: processor time used during the measurement by \
+               the emulator's own processes + by the runtime processes, divided by the invokes \
+               served (steadier than throughput on a shared machine). *÷ this*: median over rounds \
+               of the per-round ratio of invokes/s (above 1: that grace configuration served more \
+               invokes per second than the row's system).\n\n";
         md += &t.markdown();
         for (n, r) in remarks.iter().enumerate() {
             md += &format!("\n[{}] {r}\n", n + 1);
@@ -336,6 +281,11 @@ fn splice(old: &str, section: &str) -> String {
             format!("{old}{sep}{section}")
         }
     }
+}
+
+/// `18 + 37`: emulator and runtime CPU microseconds per invoke.
+fn cpu_cell(c: PerInvoke) -> String {
+    format!("{:.0} + {:.0}", c.emulator_us, c.runtime_us)
 }
 
 /// `12345.6` → `12,346`.

@@ -4,7 +4,8 @@
 //! which cancels most of the drift of a shared machine (both sides of a ratio ran minutes apart
 //! at most).
 
-use crate::systems::Variant;
+use crate::cpu::PerInvoke;
+use crate::matrix::Variant;
 use crate::wrk::Sample;
 
 /// One cell of the matrix: a runtime binary (index into the run's list), a concurrency, a
@@ -23,8 +24,12 @@ pub(crate) struct Round {
     pub(crate) round: u32,
     /// The measurement, or why there is none.
     pub(crate) outcome: Result<Sample, String>,
+    /// CPU per invoke of the emulator and of the runtime processes, when measured.
+    pub(crate) cpu: Option<PerInvoke>,
     /// Anything worth reporting that did not prevent the measurement.
     pub(crate) notes: Vec<String>,
+    /// 1-minute load average of the machine when the cell started (others' work shows here).
+    pub(crate) load: String,
 }
 
 /// A cell over all its rounds.
@@ -49,6 +54,8 @@ pub(crate) struct Summary {
     pub(crate) run: usize,
     /// Non-2xx responses plus socket errors, over all rounds.
     pub(crate) errors: u64,
+    /// Median CPU per invoke (µs) of the emulator and of the runtime, over rounds measuring it.
+    pub(crate) cpu: Option<PerInvoke>,
 }
 
 /// Every cell, in report order.
@@ -137,6 +144,15 @@ impl Cell {
             measured: ok.len(),
             run: self.rounds.len(),
             errors: ok.iter().map(|s| s.errors()).sum(),
+            cpu: {
+                let cpus: Vec<PerInvoke> = self.rounds.iter().filter_map(|r| r.cpu).collect();
+                median(cpus.iter().map(|c| c.emulator_us).collect())
+                    .zip(median(cpus.iter().map(|c| c.runtime_us).collect()))
+                    .map(|(emulator_us, runtime_us)| PerInvoke {
+                        emulator_us,
+                        runtime_us,
+                    })
+            },
         })
     }
 
@@ -223,7 +239,9 @@ mod tests {
                 Round {
                     round,
                     outcome: Ok(sample(gr)),
+                    cpu: None,
                     notes: vec![],
+                    load: String::new(),
                 },
             );
             r.record(
@@ -231,7 +249,9 @@ mod tests {
                 Round {
                     round,
                     outcome: Ok(sample(pr)),
+                    cpu: None,
                     notes: vec![],
+                    load: String::new(),
                 },
             );
         }
@@ -240,7 +260,9 @@ mod tests {
             Round {
                 round: 4,
                 outcome: Ok(sample(1.0)),
+                cpu: None,
                 notes: vec![],
+                load: String::new(),
             },
         );
         r.record(
@@ -248,7 +270,9 @@ mod tests {
             Round {
                 round: 4,
                 outcome: Err("boom".into()),
+                cpu: None,
                 notes: vec![],
+                load: String::new(),
             },
         );
         // Per-round ratios 2, 3, 1 (round 4 has no peer figure) → median 2.

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http;
+use crate::matrix::Variant;
 use crate::procs::{self, Proc};
 
 /// How long a system may take to come up and answer its first invoke.
@@ -66,55 +67,6 @@ impl System {
     }
 }
 
-/// One measured configuration: a system and how many runtime processes serve it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Variant {
-    pub(crate) system: System,
-    /// Runtime processes: grace starts up to this many environments; cargo lambda gets this
-    /// many processes from the harness; RIE always has one.
-    pub(crate) runtime_procs: u32,
-}
-
-impl Variant {
-    /// The variants measured at concurrency `c`, in `systems` order.
-    pub(crate) fn at(systems: &[System], c: u32) -> Vec<Self> {
-        let mut out = Vec::new();
-        for &system in systems {
-            let procs: &[u32] = match system {
-                System::Grace | System::GraceFreeze => &[c],
-                System::CargoLambda if c > 1 => &[1, c],
-                System::CargoLambda | System::Rie => &[1],
-            };
-            out.extend(procs.iter().map(|&runtime_procs| Self {
-                system,
-                runtime_procs,
-            }));
-        }
-        out
-    }
-
-    /// Why this variant is not measured at concurrency `c`, if it is not.
-    pub(crate) fn not_applicable(self, c: u32) -> Option<&'static str> {
-        (self.system == System::Rie && c > 1)
-            .then_some("n/a: crashes on a second concurrent invoke")
-    }
-
-    /// Label with the runtime process count where it varies.
-    pub(crate) fn label(self) -> String {
-        match self.system {
-            System::CargoLambda => {
-                let s = if self.runtime_procs == 1 { "" } else { "es" };
-                format!(
-                    "{} ({} runtime process{s})",
-                    self.system.label(),
-                    self.runtime_procs
-                )
-            }
-            _ => self.system.label().to_owned(),
-        }
-    }
-}
-
 /// Where the systems' binaries are, and a scratch directory for logs and the stub project.
 #[derive(Debug, Clone)]
 pub(crate) struct Paths {
@@ -129,6 +81,8 @@ pub(crate) struct Paths {
 pub(crate) struct Running {
     pub(crate) url: String,
     procs: Vec<Proc>,
+    /// How many of `procs` (at the front) are runtime processes started by the harness.
+    runtimes: usize,
     logs: Vec<PathBuf>,
 }
 
@@ -156,6 +110,15 @@ impl Running {
             notes.extend(s.warning);
         }
         notes
+    }
+
+    /// Process ids: `(emulator processes, runtime processes started by the harness)`.
+    pub(crate) fn pids(&self) -> (Vec<i32>, Vec<i32>) {
+        let ids = |ps: &[Proc]| ps.iter().filter_map(Proc::id).collect::<Vec<_>>();
+        (
+            ids(&self.procs[self.runtimes..]),
+            ids(&self.procs[..self.runtimes]),
+        )
     }
 
     /// Whether every process is still running; `Err` names the first that exited.
@@ -269,6 +232,7 @@ fn start_grace(
     Ok(Running {
         url,
         procs: vec![proc],
+        runtimes: 0,
         logs: vec![log],
     })
 }
@@ -292,6 +256,7 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
     let mut running = Running {
         url: format!("http://127.0.0.1:{port}/2015-03-31/functions/_/invocations"),
         procs: vec![emulator],
+        runtimes: 0,
         logs: vec![log],
     };
     let end = Instant::now() + READY_LIMIT;
@@ -320,6 +285,7 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
         running
             .procs
             .insert(0, Proc::spawn(&format!("runtime process {i}"), &mut cmd)?);
+        running.runtimes += 1;
         running.logs.push(log);
     }
     Ok(running)
@@ -342,6 +308,7 @@ fn start_rie(runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String
     Ok(Running {
         url: format!("http://127.0.0.1:{p1}/2015-03-31/functions/function/invocations"),
         procs: vec![proc],
+        runtimes: 0,
         logs: vec![log],
     })
 }
@@ -362,31 +329,4 @@ fn stub_project(work: &Path) -> Result<PathBuf, String> {
     )?;
     write("src/main.rs", "fn main() {}\n")?;
     Ok(dir)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variants_per_concurrency() {
-        let all = [
-            System::Grace,
-            System::GraceFreeze,
-            System::CargoLambda,
-            System::Rie,
-        ];
-        let at1 = Variant::at(&all, 1);
-        assert_eq!(at1.len(), 4);
-        let at4 = Variant::at(&all, 4);
-        let cl: Vec<u32> = at4
-            .iter()
-            .filter(|v| v.system == System::CargoLambda)
-            .map(|v| v.runtime_procs)
-            .collect();
-        assert_eq!(cl, [1, 4]);
-        let rie = at4.iter().find(|v| v.system == System::Rie).unwrap();
-        assert!(rie.not_applicable(4).is_some());
-        assert!(rie.not_applicable(1).is_none());
-    }
 }
