@@ -189,7 +189,8 @@ fn postgres_pool_closed_by_the_shutdown_hook_ends_every_session_cleanly() {
     assert_eq!(cut.pids.len(), 3, "{cut:?}");
     assert_eq!(cut.unclean, cut.pids, "{cut:?}\n{}", pg.log());
     assert!(
-        out.contains("[lambda-grace] shutdown: SIGTERM; hooks: none;"),
+        out.contains("[lambda-grace] shutdown: SIGTERM; hooks: none;")
+            && out.contains("[postgres] done: 3 connections still open at exit"),
         "{out}"
     );
 }
