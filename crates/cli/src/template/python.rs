@@ -23,13 +23,25 @@ pub(crate) fn choose(
     flag: Option<&Path>,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> (OsString, &'static str) {
-    if let Some(p) = flag {
-        return (p.as_os_str().to_owned(), "--python");
+    let (program, source) = match (flag, lookup("GRACE_PYTHON").filter(|v| !v.is_empty())) {
+        (Some(p), _) => (p.as_os_str().to_owned(), "--python"),
+        (None, Some(p)) => (p.into(), "$GRACE_PYTHON"),
+        (None, None) => ("python3".into(), "python3 on PATH"),
+    };
+    (anchored(program), source)
+}
+
+/// A relative path with a `/` made absolute: the runtime starts in its task root, not here. A
+/// bare name stays a name, looked up on PATH.
+fn anchored(program: OsString) -> OsString {
+    let path = PathBuf::from(&program);
+    if path.is_relative()
+        && path.components().count() > 1
+        && let Ok(abs) = std::path::absolute(&path)
+    {
+        return abs.into_os_string();
     }
-    match lookup("GRACE_PYTHON").filter(|v| !v.is_empty()) {
-        Some(p) => (p.into(), "$GRACE_PYTHON"),
-        None => ("python3".into(), "python3 on PATH"),
-    }
+    program
 }
 
 /// Runs the interpreter once: it must exist and import `awslambdaric`.
@@ -103,6 +115,11 @@ mod tests {
         );
         assert_eq!(choose(None, var(None)).0, "python3");
         assert_eq!(choose(None, var(Some(""))).0, "python3");
+        let relative = choose(Some(Path::new(".venv/bin/python")), var(None)).0;
+        assert_eq!(
+            relative,
+            std::env::current_dir().unwrap().join(".venv/bin/python")
+        );
     }
 
     #[test]

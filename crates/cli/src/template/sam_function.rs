@@ -24,6 +24,10 @@ const READ: &[&str] = &[
     "Layers",
     "Architectures",
     "PackageType",
+    // No local effect.
+    "Description",
+    // Named in a warning of its own: functions are served under their logical ids.
+    "FunctionName",
 ];
 
 /// How the function's runtime is started.
@@ -77,6 +81,9 @@ impl Reader<'_> {
                 format!("not emulated, ignored: {}", ignored.join(", ")),
             );
         }
+        if let Some(f) = props.get("FunctionName") {
+            self.warn(name, format!("FunctionName {f} ignored: served as {name}"));
+        }
         if let Some(p) = props.get("PackageType")
             && self.resolver.string(p).as_deref() != Ok("Zip")
         {
@@ -116,8 +123,12 @@ impl Reader<'_> {
             .get("CodeUri")
             .cloned()
             .unwrap_or(Node::Str(".".into()));
+        let hint = match runtime {
+            Runtime::Custom => " (build it first: `cargo lambda build` writes target/lambda/BIN)",
+            Runtime::Python(_) => "",
+        };
         let code_dir = match locate(&code, self.base, self.resolver)
-            .with_context(|| format!("{name}: CodeUri"))?
+            .with_context(|| format!("{name}: CodeUri{hint}"))?
         {
             Location::Dir(dir) => dir,
             Location::Remote(what) => {
@@ -279,7 +290,7 @@ impl Reader<'_> {
             "aarch64" => "arm64",
             other => other,
         };
-        for arch in list.iter().filter_map(Node::as_str) {
+        for arch in list.iter().filter_map(|a| self.resolver.string(a).ok()) {
             if arch != host {
                 self.warn(
                     name,

@@ -14,3 +14,4 @@ mod examples;
 mod extension_client;
 mod extensions;
 mod runtime;
+mod template;
