@@ -4,7 +4,8 @@
 //!
 //! This binary is thin: it parses arguments, builds configuration values, and calls the
 //! libraries. Modules: [`function`] (the function options shared by subcommands), [`serve`],
-//! [`invoke`], [`shutdown`], [`demo`] (with [`demo_function`], the function it runs), and
+//! [`invoke`], [`shutdown`], [`demo`] (with [`demo_function`], the function it runs),
+//! [`template`] (AWS SAM templates for `--template`), [`package`] (Lambda zips), and
 //! [`client`] (a small HTTP client for the Invoke API).
 
 mod check;

@@ -21,6 +21,11 @@ use crate::function::{FunctionArgs, parse_duration};
   grace serve ./bootstrap --name echo --timeout 10s
   grace serve --name py --dir app -- python -m awslambdaric app.handler
   grace serve --function a=./a --function b=./b --concurrency 4 --idle-shutdown 30s
+  grace serve --template template.yaml --parameter Stage=dev   # AWS SAM functions
+
+With --template, the template's values win and the other options fill in what it leaves unset;
+--env overrides its variables, --layer adds layers, PATH/CMD/--function add functions. What it
+cannot emulate is named in `grace: warning:` lines.
 
 Then: curl -d '{}' http://127.0.0.1:9001/2015-03-31/functions/NAME/invocations
   or: aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name NAME out.json")]
