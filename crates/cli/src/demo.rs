@@ -12,6 +12,7 @@ use grace_emulator::logs::{LogLine, LogSource};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 
 use crate::function::parse_duration;
+use crate::verdict::{Status, TimedLine, shutdown_checks};
 
 /// Watch a function live through init, invokes, freeze and a graceful spin-down.
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,10 @@ pub(crate) struct Args {
     /// How long the environment stays idle (frozen) before it is spun down.
     #[arg(long, default_value = "300ms", value_parser = parse_duration)]
     pub(crate) idle: Duration,
+    /// Where to write the lifecycle timeline (SVG); default: grace-demo-timeline.svg in the
+    /// system's temporary directory.
+    #[arg(long, value_name = "OUT.svg")]
+    pub(crate) timeline: Option<std::path::PathBuf>,
 }
 
 /// One line of the timeline.
@@ -29,6 +34,7 @@ enum Item {
     Event(LifecycleEvent),
     Log {
         time_us: u64,
+        env: grace_emulator::events::EnvId,
         text: String,
         platform: bool,
     },
@@ -62,6 +68,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::env::temp_dir(),
     );
     cfg.concurrency = 1;
+    cfg.inspect_shutdown = true;
     let items: Arc<Mutex<Vec<Item>>> = Arc::default();
     let (logs, events) = (Arc::clone(&items), Arc::clone(&items));
     let options = Options {
@@ -69,6 +76,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let platform = matches!(line.source, LogSource::Platform);
             let item = Item::Log {
                 time_us: now_us(),
+                env: line.env,
                 text: line.text.to_owned(),
                 platform,
             };
@@ -133,10 +141,57 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     println!("\n{}", verdict.text);
+    // The same checks as `grace check`, on what just happened.
+    let events: Vec<LifecycleEvent> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<TimedLine> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Log {
+                time_us,
+                platform: false,
+                env,
+                ..
+            } => Some(TimedLine {
+                time_us: *time_us,
+                env: *env,
+                function_output: true,
+            }),
+            _ => None,
+        })
+        .collect();
+    let env = events.first().map(|e| e.env).unwrap_or(1);
+    let checks = shutdown_checks(&events, env, &lines, args.invokes as usize);
+    println!("\nThe checks `grace check` runs, on this lifecycle:");
+    for c in &checks {
+        let tag = match c.status {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        };
+        println!("  {tag}  {:<38} {}", c.title, c.detail);
+    }
+    let pass = checks.iter().all(|c| c.status != Status::Fail);
+    let path = args
+        .timeline
+        .unwrap_or_else(|| std::env::temp_dir().join("grace-demo-timeline.svg"));
+    let svg = grace_emulator::timeline::svg(&events, "grace demo", Some((&verdict.text, pass)));
+    std::fs::write(&path, svg)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    println!(
+        "\nTimeline picture: {} (open it in a browser)",
+        path.display()
+    );
     println!(
         "\nNext: `grace serve PATH` runs your own function the same way (see `grace serve --help`)."
     );
-    Ok(if verdict.clean {
+    Ok(if verdict.clean && pass {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -44,6 +44,18 @@ fn demo_shows_the_whole_lifecycle_and_a_clean_verdict() {
     assert!(text.contains("was in state `T` in /proc"), "{text}");
     assert!(text.contains("Verdict: clean shutdown."), "{text}");
     assert!(!text.contains("SIGKILL   →"), "{text}");
+    // It also runs `grace check`'s checks and draws the timeline.
+    assert!(text.contains("PASS  no TCP connection left open"), "{text}");
+    let svg = text
+        .split("Timeline picture: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(svg)
+            .unwrap()
+            .contains("class=\"invoke\"")
+    );
 }
 
 fn grace(args: &[&str]) -> (bool, String) {
