@@ -127,6 +127,10 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o755);
+        // Unchanged: the same directory, not unpacked again.
+        let again = locate(&s("layer.zip"), &base, &r).unwrap();
+        assert!(matches!(again, Location::Dir(d) if d == unpacked));
+        std::fs::remove_dir_all(&unpacked).unwrap();
         assert!(matches!(
             locate(&s("s3://bucket/key.zip"), &base, &r).unwrap(),
             Location::Remote(w) if w.contains("s3://bucket")

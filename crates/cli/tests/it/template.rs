@@ -87,7 +87,7 @@ fn events_of(s: &Serve, function: &str) -> Vec<String> {
 }
 
 /// Serves `python-sigterm.yaml` with `LayerDir=layer`; both functions answer an invoke.
-fn serve_python_template(layer: &Path, out: &Path) -> Serve {
+fn serve_python_template(layer: &Path, out: &Path, env: &[(&str, &str)]) -> Serve {
     let layer = format!("LayerDir={}", layer.display());
     let out = format!("OutDir={}", out.display());
     let python = venv_bin("python");
@@ -96,17 +96,20 @@ fn serve_python_template(layer: &Path, out: &Path) -> Serve {
     // can land on awslambdaric's polling thread instead of the main thread (still marked with a
     // pending signal), and then the handler never runs (seen under load). That is a question
     // for the freezer, not for templates.
-    let s = Serve::start(&[
-        "--no-freeze",
-        "--template",
-        &template,
-        "--parameter",
-        &layer,
-        "--parameter",
-        &out,
-        "--python",
-        python.to_str().unwrap(),
-    ]);
+    let s = Serve::start_with(
+        &[
+            "--no-freeze",
+            "--template",
+            &template,
+            "--parameter",
+            &layer,
+            "--parameter",
+            &out,
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        env,
+    );
     for name in ["Graceful", "Abrupt"] {
         let a = s.invoke(name, r#"{"from":"sam"}"#);
         assert_eq!(a.status, 200, "{}\n{}", a.text(), s.stdout());
@@ -118,7 +121,7 @@ fn serve_python_template(layer: &Path, out: &Path) -> Serve {
 #[test]
 fn the_seeds_python_function_runs_from_a_template_and_gets_sigterm_only_with_the_layer() {
     let out = temp_dir("sam-python");
-    let s = serve_python_template(&enabler_layer(), &out);
+    let s = serve_python_template(&enabler_layer(), &out, &[]);
     assert!(
         s.stdout()
             .contains("Graceful: EXTENSION\tName: shutdown-enabler\tState: Ready"),
@@ -392,8 +395,10 @@ fn package_extension_is_a_working_shutdown_enabler_layer() {
     );
     assert_eq!(zip_entries(&dir.join("shutdown-enabler.zip")).len(), 2);
 
-    // The zip works as the template's layer (unpacked by grace serve): Python gets SIGTERM.
-    let s = serve_python_template(&dir.join("layer.zip"), &dir);
+    // The zip works as the template's layer (unpacked by grace serve into $TMPDIR, here the
+    // test's directory): Python gets SIGTERM.
+    let tmp = dir.to_str().unwrap();
+    let s = serve_python_template(&dir.join("layer.zip"), &dir, &[("TMPDIR", tmp)]);
     assert_eq!(s.spin_down(Some("Graceful")), 1);
     assert!(
         s.wait_stdout(
@@ -404,6 +409,10 @@ fn package_extension_is_a_working_shutdown_enabler_layer() {
         s.stdout(),
         s.events()
     );
+    let unpacked = std::fs::read_dir(dir.join("grace-unzipped"))
+        .unwrap()
+        .count();
+    assert_eq!(unpacked, 1, "the layer zip was unpacked once");
 }
 
 #[test]
