@@ -77,13 +77,15 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Subscribes to `types`, with the platform's default buffering, and a listener on
-    /// 127.0.0.1 on a port the system picks.
+    /// Subscribes to `types`, with the platform's default buffering, and a listener on a port
+    /// the system picks, at the address `sandbox.localdomain` resolves to (where the platform
+    /// delivers inside a Lambda sandbox), or 127.0.0.1 where that name does not resolve (on a
+    /// developer's machine, under `grace serve`).
     pub fn new(types: impl IntoIterator<Item = TelemetryType>) -> Self {
         Self {
             types: types.into_iter().collect(),
             buffering: None,
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            listen: SocketAddr::new(sandbox_address(), 0),
             path: "/telemetry".into(),
             schema_version: DEFAULT_SCHEMA_VERSION.into(),
         }
@@ -215,4 +217,23 @@ mod tests {
             "http://sandbox.localdomain:1/telemetry"
         );
     }
+}
+
+/// The address of `sandbox.localdomain`, or 127.0.0.1 when it does not resolve within 500 ms
+/// (a machine with an unreachable DNS server must not stall the extension's init).
+fn sandbox_address() -> std::net::IpAddr {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let found = ("sandbox.localdomain", 0)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+            .map(|a| a.ip());
+        let _ = tx.send(found);
+    });
+    rx.recv_timeout(std::time::Duration::from_millis(500))
+        .ok()
+        .flatten()
+        .unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
