@@ -186,6 +186,25 @@ pub(crate) async fn subscribe(
     Ok((listener, subscription))
 }
 
+/// The address of `sandbox.localdomain`, or 127.0.0.1 when it does not resolve within 500 ms
+/// (a machine with an unreachable DNS server must not stall the extension's init).
+fn sandbox_address() -> std::net::IpAddr {
+    use std::net::ToSocketAddrs;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let found = ("sandbox.localdomain", 0)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
+            .map(|a| a.ip());
+        let _ = tx.send(found);
+    });
+    rx.recv_timeout(std::time::Duration::from_millis(500))
+        .ok()
+        .flatten()
+        .unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,23 +236,4 @@ mod tests {
             "http://sandbox.localdomain:1/telemetry"
         );
     }
-}
-
-/// The address of `sandbox.localdomain`, or 127.0.0.1 when it does not resolve within 500 ms
-/// (a machine with an unreachable DNS server must not stall the extension's init).
-fn sandbox_address() -> std::net::IpAddr {
-    use std::net::ToSocketAddrs;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let found = ("sandbox.localdomain", 0)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4()))
-            .map(|a| a.ip());
-        let _ = tx.send(found);
-    });
-    rx.recv_timeout(std::time::Duration::from_millis(500))
-        .ok()
-        .flatten()
-        .unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
