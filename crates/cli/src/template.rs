@@ -31,14 +31,16 @@
 //! `--env`/`--env-file` override template variables of the same name (as `sam local
 //! --env-vars`); `--layer` adds layers after the template's; `--memory`, `--timeout`,
 //! `--handler` and `--execution-env` apply to template functions that do not set them (their
-//! defaults are Lambda's), with a warning when the template's value wins over one given;
+//! defaults are Lambda's), with a warning when the template's value wins over one given (for
+//! `--memory` and `--timeout`: given with a value other than the default);
 //! `--init-timeout` and the shutdown budgets apply to all; PATH, `-- CMD` and `--function` add
 //! functions beside the template's.
 //!
 //! **YAML.** `saphyr` parses the text: it is pure safe Rust, maintained (the successor of
 //! `yaml-rust`/`yaml-rust2`), reads YAML 1.2 and JSON, resolves anchors, and keeps application
 //! tags such as `!Ref` as a tagged node, which is all CloudFormation's short forms need.
-//! `serde_yaml` is deprecated, `serde_yml` is unmaintained, and a serde data model adds nothing
+//! `serde_yaml` is deprecated, `serde_yml` is unmaintained, `serde_norway` (a `serde_yaml`
+//! fork) parses with libyaml translated to unsafe Rust, and a serde data model adds nothing
 //! here: the template is walked as a tree ([`yaml`]) because intrinsics can stand anywhere.
 
 mod code;

@@ -84,6 +84,10 @@ impl Reader<'_> {
         if let Some(f) = props.get("FunctionName") {
             self.warn(name, format!("FunctionName {f} ignored: served as {name}"));
         }
+        if props.get("InlineCode").is_some() {
+            self.warn(name, "skipped: InlineCode (only CodeUri is served)".into());
+            return Ok(None);
+        }
         if let Some(p) = props.get("PackageType")
             && self.resolver.string(p).as_deref() != Ok("Zip")
         {
@@ -298,5 +302,51 @@ impl Reader<'_> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::yaml::parse;
+    use super::*;
+
+    #[test]
+    fn functions_that_cannot_run_here_are_skipped_with_the_reason() {
+        let t = parse(
+            "Resources: {}\n\
+             Node: {Runtime: nodejs20.x, Handler: index.handler, CodeUri: .}\n\
+             S3: {Runtime: python3.12, Handler: app.handler, CodeUri: 's3://bucket/code.zip'}\n\
+             Image: {PackageType: Image, ImageUri: 'repo:tag'}\n\
+             Inline: {Runtime: python3.12, Handler: index.handler, InlineCode: 'def handler(e, c): pass'}\n\
+             NoHandler: {Runtime: python3.12, CodeUri: .}\n\
+             Ok: {Runtime: provided.al2023, CodeUri: ., FunctionName: real-name}\n",
+        )
+        .unwrap();
+        let resolver = Resolver::new(&t, "us-east-1", "123456789012", &[]).unwrap();
+        let base = std::env::temp_dir();
+        let mut reader = Reader {
+            template: &t,
+            base: &base,
+            resolver: &resolver,
+            warnings: Vec::new(),
+        };
+        for name in ["Node", "S3", "Image", "Inline", "NoHandler"] {
+            let f = reader.read(name, t.get(name).unwrap()).unwrap();
+            assert!(f.is_none(), "{name} was not skipped");
+            let said = reader
+                .warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{name}: skipped")));
+            assert!(said, "{name}: {:?}", reader.warnings);
+        }
+        // Negative control: a function that can run is read, its FunctionName named.
+        let f = reader.read("Ok", t.get("Ok").unwrap()).unwrap().unwrap();
+        assert_eq!((f.runtime, f.code_dir), (Runtime::Custom, base.clone()));
+        assert!(
+            reader
+                .warnings
+                .iter()
+                .any(|w| w == "Ok: FunctionName 'real-name' ignored: served as Ok")
+        );
     }
 }
