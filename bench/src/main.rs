@@ -94,6 +94,9 @@ struct Args {
     /// Skip trying two simultaneous invokes on RIE.
     #[arg(long)]
     no_rie_probe: bool,
+    /// Keep the scratch directory (every process's standard error, per cell) and print its path.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 fn main() -> ExitCode {
@@ -118,7 +121,7 @@ fn run(mut args: Args) -> Result<(), String> {
         args.concurrency.push(16);
     }
     args.systems.dedup();
-    let work = WorkDir::create()?;
+    let work = WorkDir::create(args.keep_logs)?;
     let paths = Paths {
         grace: existing(&args.grace, "grace (cargo build --release -p grace)")?,
         cargo_lambda: existing(
@@ -332,24 +335,32 @@ fn utc_now() -> String {
     )
 }
 
-/// A scratch directory (wrk script, logs, cargo lambda's stub project), removed on drop.
+/// A scratch directory (wrk script, logs, cargo lambda's stub project), removed on drop unless
+/// kept.
 #[derive(Debug)]
-struct WorkDir(PathBuf);
+struct WorkDir(PathBuf, bool);
 
 impl WorkDir {
-    fn create() -> Result<Self, String> {
+    fn create(keep: bool) -> Result<Self, String> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir = std::env::temp_dir().join(format!("grace-bench-{}-{nanos}", std::process::id()));
         fs::create_dir_all(dir.join("logs"))
             .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        Ok(Self(dir))
+        Ok(Self(dir, keep))
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if self.1 {
+            eprintln!(
+                "grace-bench: logs kept in {}",
+                self.0.join("logs").display()
+            );
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
     }
 }

@@ -140,7 +140,7 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results, Stri
                     match &r.outcome {
                         Ok(s) => eprintln!(
                             "{:.0} invokes/s, p50 {}, p99 {}{}",
-                            s.rps,
+                            s.ok_rps(),
                             micros(s.p50_us),
                             micros(s.p99_us),
                             if s.errors() > 0 {

@@ -152,7 +152,7 @@ fn raw_table(results: &Results, ctx: &Context) -> Table {
             ];
             match &r.outcome {
                 Ok(s) => row.extend([
-                    format!("{:.0}", s.rps),
+                    format!("{:.0}", s.ok_rps()),
                     micros(s.p50_us),
                     micros(s.p99_us),
                     s.requests.to_string(),

@@ -44,6 +44,7 @@ pub(crate) struct Cell {
 /// Medians of a cell's measured rounds.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Summary {
+    /// Successful invokes per second.
     pub(crate) rps: f64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
@@ -99,7 +100,7 @@ impl Results {
                 let gs = gr.outcome.as_ref().ok()?;
                 let pr = p.rounds.iter().find(|r| r.round == gr.round)?;
                 let ps = pr.outcome.as_ref().ok()?;
-                (ps.rps > 0.0).then(|| gs.rps / ps.rps)
+                (ps.ok_rps() > 0.0).then(|| gs.ok_rps() / ps.ok_rps())
             })
             .collect();
         median(ratios)
@@ -134,7 +135,7 @@ impl Cell {
             .iter()
             .filter_map(|r| r.outcome.as_ref().ok())
             .collect();
-        let rps: Vec<f64> = ok.iter().map(|s| s.rps).collect();
+        let rps: Vec<f64> = ok.iter().map(|s| s.ok_rps()).collect();
         Some(Summary {
             rps: median(rps.clone())?,
             p50_us: median(ok.iter().map(|s| s.p50_us).collect())?,

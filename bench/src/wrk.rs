@@ -17,7 +17,7 @@ use crate::procs::Proc;
 /// One wrk run, as reported.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sample {
-    /// `Requests/sec:` (every completed request, whatever its status).
+    /// `Requests/sec:` (every completed request, whatever its status; see [`Sample::ok_rps`]).
     pub(crate) rps: f64,
     /// Completed requests.
     pub(crate) requests: u64,
@@ -32,6 +32,16 @@ pub(crate) struct Sample {
 }
 
 impl Sample {
+    /// Successful invokes per second: `Requests/sec` without the non-2xx responses (an emulator
+    /// answering errors fast must not look fast).
+    pub(crate) fn ok_rps(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        let ok = self.requests.saturating_sub(self.non_2xx);
+        self.rps * ok as f64 / self.requests as f64
+    }
+
     /// Responses that were not a 2xx plus socket errors.
     pub(crate) fn errors(&self) -> u64 {
         self.non_2xx + self.socket_errors
@@ -190,6 +200,7 @@ mod tests {
     fn parses_errors() {
         let s = parse(SAMPLE_ERRORS).unwrap();
         assert!(s.errors() > 0, "{s:?}");
+        assert_eq!(s.ok_rps(), 0.0);
     }
 
     #[test]
@@ -200,6 +211,7 @@ mod tests {
             \x20 Socket errors: connect 1, read 2, write 0, timeout 3\n\
             \x20 Non-2xx or 3xx responses: 4\nRequests/sec:   6700.50\nTransfer/sec:      1.02MB\n";
         let s = parse(text).unwrap();
+        assert!((s.ok_rps() - 6700.5 * 33496.0 / 33500.0).abs() < 1e-9);
         assert_eq!(
             s,
             Sample {
