@@ -126,6 +126,12 @@ impl Environment {
         } else {
             if let Some(rt) = &runtime {
                 if rt.exited().is_none() {
+                    // Just thawed: let the process settle first, or SIGTERM may be delivered to
+                    // a thread that does not handle it (see `settled_after_thaw`).
+                    let resumed = Instant::now() + Duration::from_millis(100);
+                    while !crate::sys::settled_after_thaw(rt.pid) && Instant::now() < resumed {
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    }
                     // Read before signalling: a runtime may exit the instant SIGTERM arrives.
                     let inspector = self.inspector(rt);
                     let before = inspector.as_ref().and_then(|i| i.sample());

@@ -6,7 +6,9 @@ mod inspect;
 mod process;
 mod watchdog;
 
-pub(crate) use process::{Exit, ProcessSpec, kill_group, spawn, tree_peak_rss_kib};
+pub(crate) use process::{
+    Exit, ProcessSpec, kill_group, settled_after_thaw, spawn, tree_peak_rss_kib,
+};
 pub(crate) use watchdog::Watchdog;
 
 pub use inspect::Holdings;

@@ -111,6 +111,32 @@ pub fn proc_state(pid: Pid) -> Option<char> {
     after.trim_start().chars().next()
 }
 
+/// Whether a just-thawed process has settled: no thread still stopped (`T`), and the main
+/// thread asleep again (`S`/`D`) rather than runnable with the wake-up still pending.
+///
+/// A process-directed signal goes to a thread that "wants" it: the kernel skips a thread that
+/// is stopped, or that has a signal pending and has not run since. SIGTERM sent the instant
+/// after SIGCONT therefore often lands on a helper thread (in Python, one that never runs the
+/// handler, while the main thread sleeps on). Lambda's platform does not show this effect, so
+/// the emulator lets the process settle before it signals.
+pub(crate) fn settled_after_thaw(pid: Pid) -> bool {
+    let state = |path: std::path::PathBuf| {
+        std::fs::read_to_string(path).ok().and_then(|stat| {
+            stat.rfind(')')
+                .and_then(|i| stat[i + 1..].trim_start().chars().next())
+        })
+    };
+    if !matches!(state(format!("/proc/{pid}/stat").into()), Some('S' | 'D')) {
+        return false;
+    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    !tasks
+        .flatten()
+        .any(|t| state(t.path().join("stat")) == Some('T'))
+}
+
 /// Peak resident memory (VmHWM) of `pid` and all its descendants, in KiB: what "Max Memory Used"
 /// is made of. Processes that are gone count as zero.
 pub(crate) fn tree_peak_rss_kib(pid: Pid) -> u64 {
