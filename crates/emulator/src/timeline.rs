@@ -108,10 +108,11 @@ fn draw_lane(
     let mut sigterm_at = None;
     let bar = |s: &mut String, from: u64, to: u64, fill: &str, label: &str, class: &str| {
         let (a, b) = (x(from), x(to));
-        let w = (b - a).max(2.0);
+        // At least 4 px, drawn with crisp edges: short invokes on a long axis stay visible.
+        let w = (b - a).max(4.0);
         let _ = writeln!(
             s,
-            r##"<rect class="{class}" x="{a:.1}" y="{}" width="{w:.1}" height="22" fill="{fill}" rx="3"><title>{}</title></rect>"##,
+            r##"<rect class="{class}" x="{a:.1}" y="{}" width="{w:.1}" height="22" fill="{fill}" rx="2" shape-rendering="crispEdges"><title>{}</title></rect>"##,
             mid - 11.0,
             esc(label)
         );
