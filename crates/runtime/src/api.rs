@@ -38,7 +38,9 @@ impl Client {
         const WHAT: &str = "GET /next";
         let path = self.endpoint().path(api::NEXT_PATH);
         let answer = self
-            .send(WHAT, Method::GET, &path, |b| b.body(ReqBody::Empty).ok())
+            .send(WHAT, Method::GET, &path, &mut |b| {
+                b.body(ReqBody::Empty).ok()
+            })
             .await?;
         if answer.status != hyper::StatusCode::OK {
             return Err(api_error(WHAT, &answer));
@@ -62,7 +64,7 @@ impl Client {
         let Response { body, content_type } = response;
         let answer = match body {
             ResponseBody::Buffered(bytes) => {
-                self.send(WHAT, Method::POST, &path, |mut b| {
+                self.send(WHAT, Method::POST, &path, &mut |mut b| {
                     if let Some(ct) = &content_type {
                         b = b.header(CONTENT_TYPE, ct.clone());
                     }
@@ -72,7 +74,7 @@ impl Client {
             }
             ResponseBody::Streaming(stream) => {
                 let mut stream = Some(stream);
-                self.send(WHAT, Method::POST, &path, |b| {
+                self.send(WHAT, Method::POST, &path, &mut |b| {
                     let mut b = b
                         .header(api::HDR_RESPONSE_MODE, STREAMING)
                         .header(TRANSFER_ENCODING, CHUNKED)
@@ -118,7 +120,7 @@ impl Client {
     ) -> Result<Answer, Error> {
         let body = Bytes::from(error.to_json());
         let error_type = error_type_header(error);
-        self.send(what, Method::POST, path, |b| {
+        self.send(what, Method::POST, path, &mut |b| {
             b.header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
                 .header(api::HDR_FUNCTION_ERROR_TYPE, error_type.clone())
                 .body(ReqBody::full(body.clone()))
@@ -137,7 +139,7 @@ impl Client {
             source: e.into(),
         })?;
         let answer = self
-            .send(WHAT, Method::POST, &path, |b| {
+            .send(WHAT, Method::POST, &path, &mut |b| {
                 b.header(ext::HDR_NAME, name.clone())
                     .header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
                     .body(ReqBody::full(Bytes::from_static(br#"{"events":[]}"#)))
@@ -165,7 +167,7 @@ impl Client {
         identifier: &HeaderValue,
     ) -> Result<Answer, Error> {
         let path = self.endpoint().path(ext::EVENT_NEXT_PATH);
-        self.send("GET /extension/event/next", Method::GET, &path, |b| {
+        self.send("GET /extension/event/next", Method::GET, &path, &mut |b| {
             b.header(ext::HDR_IDENTIFIER, identifier.clone())
                 .body(ReqBody::Empty)
                 .ok()

@@ -93,12 +93,15 @@ impl Client {
     /// When a kept-alive connection turns out to be dead, `make` is called again (if it still
     /// can build the request: a streamed body cannot be sent twice) and the request is retried
     /// once on a new connection.
+    ///
+    /// `make` is a trait object so that this function (and the hyper code inlined in it) is
+    /// compiled once, not once per kind of request.
     pub(crate) async fn send(
         &mut self,
         what: &'static str,
         method: Method,
         path: &str,
-        mut make: impl FnMut(Builder) -> Option<Request<ReqBody>>,
+        make: &mut (dyn FnMut(Builder) -> Option<Request<ReqBody>> + Send),
     ) -> Result<Answer, Error> {
         let transport = |source: BoxError| Error::Transport {
             request: what,

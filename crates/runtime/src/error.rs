@@ -13,7 +13,10 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Why the runtime could not start or had to stop.
 ///
 /// Handler errors are not `Error`s: they are reported to the platform and the loop goes on.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message and its sources (`a: b: c`), so that `main` returning
+/// `Result<(), lambda_grace::Error>` prints one readable line, as `anyhow` does.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A variable the platform sets is missing or malformed (reported to `/runtime/init/error`).
@@ -67,6 +70,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&chain(self))
+    }
 }
 
 /// What the platform is told about a failure: an error type and a message, sent as
@@ -159,6 +168,18 @@ mod tests {
         assert_eq!(Diagnostic::from(parse).error_type, "ParseIntError");
         let io = std::io::Error::other("disk");
         assert_eq!(Diagnostic::from(io), Diagnostic::new("Error", "disk"));
+    }
+
+    #[test]
+    fn debug_shows_the_whole_chain() {
+        let e = Error::Config(ConfigError::Missing {
+            var: "AWS_LAMBDA_RUNTIME_API",
+        });
+        assert_eq!(
+            format!("{e:?}"),
+            "the function's configuration is invalid: AWS_LAMBDA_RUNTIME_API is not set (the \
+             Lambda platform sets it; run the function on Lambda or under `grace serve`)"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Everything runs on the caller's task: the handler's future is polled in place (inside
 //! `catch_unwind`, so a panic is reported and the loop goes on), with no task spawned per
-//! invocation and no hand-off between threads.
+//! invocation and no hand-off between threads. Only [`call`] depends on the handler's type;
+//! the rest is compiled once, whatever the number of handlers.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -11,7 +12,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use grace_protocol::runtime_api as api;
+use hyper::header::HeaderValue;
 use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::api::Invocation;
@@ -19,7 +22,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::context::{Context, ContextError};
 use crate::error::{Diagnostic, Error, chain};
-use crate::hooks::{FlushHook, run_flush_hooks, run_shutdown_hooks};
+use crate::hooks::{FlushHook, ShutdownHook, run_flush_hooks, run_shutdown_hooks};
 use crate::report::{HandlerOutcome, InterruptedInvocation, Report, Trigger};
 use crate::response::Response;
 use crate::runtime::{Runtime, Settings};
@@ -40,14 +43,21 @@ enum End {
     Fatal(Error),
 }
 
-/// The parts of the runtime one invocation uses.
-struct Loop<'a, H> {
-    client: &'a mut Client,
-    signal: &'a mut ShutdownSignal,
-    settings: &'a Settings,
-    flush_hooks: &'a mut [FlushHook],
-    token: &'a tokio_util::sync::CancellationToken,
-    handler: &'a mut H,
+/// Everything of the runtime but the handler and the shutdown hooks.
+struct Session {
+    config: Arc<Config>,
+    client: Client,
+    signal: ShutdownSignal,
+    settings: Settings,
+    flush_hooks: Vec<FlushHook>,
+    token: CancellationToken,
+}
+
+/// An event ready for the handler.
+struct Ready {
+    request_id: HeaderValue,
+    body: Bytes,
+    ctx: Context,
 }
 
 pub(crate) async fn run<H, Fut, R, E>(runtime: Runtime, mut handler: H) -> Result<Report, Error>
@@ -59,164 +69,208 @@ where
 {
     let Runtime {
         config,
-        mut client,
-        mut signal,
+        client,
+        signal,
         settings,
         shutdown_hooks,
-        mut flush_hooks,
+        flush_hooks,
         token,
     } = runtime;
+    let mut session = Session {
+        config,
+        client,
+        signal,
+        settings,
+        flush_hooks,
+        token,
+    };
     // Before the first `/next`, which closes extension registration.
-    let _parked = if settings.register_extension {
-        extension::start(&mut client).await
+    let parked = if session.settings.register_extension {
+        extension::start(&mut session.client).await
     } else {
         None
     };
-    let mut state = Loop {
-        client: &mut client,
-        signal: &mut signal,
-        settings: &settings,
-        flush_hooks: &mut flush_hooks,
-        token: &token,
-        handler: &mut handler,
-    };
     let end = loop {
-        let invocation = match until_shutdown(state.signal, state.client.next()).await {
-            Err(trigger) => {
-                break End::Shutdown {
-                    trigger,
-                    started: Instant::now(),
-                    interrupted: None,
-                };
-            }
-            Ok(Err(e)) => break End::Fatal(e),
-            Ok(Ok(invocation)) => invocation,
+        let ready = match session.next().await {
+            Ok(Some(ready)) => ready,
+            Ok(None) => continue,
+            Err(end) => break end,
         };
-        if let Some(end) = state.invoke(invocation, &config).await {
+        let id = ready.request_id.to_str().unwrap_or_default();
+        let span = tracing::info_span!("invoke", requestId = %id);
+        let step = async {
+            let result = call(&mut session, &mut handler, id, ready.body, ready.ctx).await?;
+            session.answer(id, result).await
+        };
+        if let Err(end) = step.instrument(span).await {
             break end;
         }
     };
-    let (trigger, started, interrupted, fatal) = match end {
-        End::Shutdown {
-            trigger,
-            started,
-            interrupted,
-        } => (trigger, started, interrupted, None),
-        End::Fatal(e) => {
-            tracing::error!(error = %chain(&e), "the runtime cannot go on");
-            (Trigger::RuntimeApiError, Instant::now(), None, Some(e))
-        }
-    };
-    token.cancel();
-    let hooks = run_shutdown_hooks(shutdown_hooks, started + settings.shutdown_budget).await;
-    let report = Report {
-        trigger,
-        interrupted,
-        hooks,
-        elapsed: started.elapsed(),
-        budget: settings.shutdown_budget,
-    };
-    // One line, always: written with `eprintln!` rather than a tracing event so that it shows
-    // whether or not the function installed a subscriber, whatever its level, as one write.
-    eprintln!("[lambda-grace] {report}");
-    match fatal {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
+    drop(parked);
+    session.finish(end, shutdown_hooks).await
 }
 
-impl<H, Fut, R, E> Loop<'_, H>
+/// Runs the handler on one event, watching the shutdown triggers. `Err` when the shutdown
+/// began meanwhile: the handler was given what is left of the budget.
+async fn call<H, Fut, R, E>(
+    session: &mut Session,
+    handler: &mut H,
+    id: &str,
+    body: Bytes,
+    ctx: Context,
+) -> Result<Result<Response, Diagnostic>, End>
 where
     H: FnMut(Bytes, Context) -> Fut,
     Fut: Future<Output = Result<R, E>>,
     R: Into<Response>,
     E: Into<Diagnostic>,
 {
-    /// Handles one invocation, inside a span that carries its request id; `Some` when the
-    /// loop must end.
-    async fn invoke(&mut self, invocation: Invocation, config: &Arc<Config>) -> Option<End> {
-        let Invocation { headers, body } = invocation;
+    let fut = match call_catching(|| handler(body, ctx)) {
+        Ok(fut) => fut,
+        Err(panic) => return Ok(Err(panicked(&panic))),
+    };
+    // On this task's stack: no allocation per invocation.
+    let mut fut = pin!(fut);
+    let outcome = until_shutdown(
+        &mut session.signal,
+        poll_fn(|cx| poll_catching(fut.as_mut(), cx)),
+    )
+    .await;
+    match outcome {
+        Ok(Ok(Ok(response))) => Ok(Ok(response.into())),
+        Ok(Ok(Err(e))) => Ok(Err(e.into())),
+        Ok(Err(panic)) => Ok(Err(panicked(&panic))),
+        Err(trigger) => {
+            // A reset (timeout, crash) while the handler runs: it gets what is left of the
+            // budget, then the hooks get the rest. Its answer is not posted: the platform
+            // has already failed the invocation.
+            let started = Instant::now();
+            session.token.cancel();
+            let deadline = started + session.settings.shutdown_budget;
+            let finished =
+                timeout_at(deadline, poll_fn(|cx| poll_catching(fut.as_mut(), cx))).await;
+            let outcome = match finished {
+                Ok(Ok(_)) => HandlerOutcome::Finished,
+                Ok(Err(_)) => HandlerOutcome::Panicked,
+                Err(_) => HandlerOutcome::Abandoned,
+            };
+            Err(End::Shutdown {
+                trigger,
+                started,
+                interrupted: Some(InterruptedInvocation {
+                    request_id: id.to_owned(),
+                    outcome,
+                    elapsed: started.elapsed(),
+                }),
+            })
+        }
+    }
+}
+
+impl Session {
+    /// Waits for the next event (or a shutdown trigger) and prepares it; `Ok(None)` when the
+    /// event was answered already (its context was invalid).
+    async fn next(&mut self) -> Result<Option<Ready>, End> {
+        let Invocation { headers, body } =
+            match until_shutdown(&mut self.signal, self.client.next()).await {
+                Err(trigger) => {
+                    return Err(End::Shutdown {
+                        trigger,
+                        started: Instant::now(),
+                        interrupted: None,
+                    });
+                }
+                Ok(Err(e)) => return Err(End::Fatal(e)),
+                Ok(Ok(invocation)) => invocation,
+            };
         // A cheap clone (the bytes are shared), kept to answer after the context moved.
         let Some(request_id) = headers.get(api::HDR_REQUEST_ID).cloned() else {
-            return no_request_id();
+            return Err(no_request_id());
         };
-        let ctx = match Context::from_headers(headers, Arc::clone(config)) {
-            Ok(ctx) => ctx,
-            Err(ContextError::NoRequestId) => return no_request_id(),
+        match Context::from_headers(headers, Arc::clone(&self.config)) {
+            Ok(ctx) => {
+                if self.settings.export_trace_id {
+                    trace_env::export(ctx.xray_trace_id());
+                }
+                Ok(Some(Ready {
+                    request_id,
+                    body,
+                    ctx,
+                }))
+            }
+            Err(ContextError::NoRequestId) => Err(no_request_id()),
             Err(ContextError::Invalid(diagnostic)) => {
                 let id = request_id.to_str().unwrap_or_default();
                 tracing::error!(request_id = id, error = %diagnostic.error_message, "invalid invocation");
-                return self.answer(id, Err(diagnostic)).await;
+                self.answer(id, Err(diagnostic)).await.map(|()| None)
             }
-        };
-        // Checked by `Context::from_headers`.
-        let id = request_id.to_str().unwrap_or_default();
-        if self.settings.export_trace_id {
-            trace_env::export(ctx.xray_trace_id());
         }
-        let span = tracing::info_span!("invoke", requestId = %id);
-        self.handle(id, body, ctx).instrument(span).await
     }
 
-    async fn handle(&mut self, id: &str, body: Bytes, ctx: Context) -> Option<End> {
-        let handler = &mut *self.handler;
-        let fut = match call_catching(|| handler(body, ctx)) {
-            Ok(fut) => fut,
-            Err(panic) => return self.answer(id, Err(panicked(&panic))).await,
+    /// Posts the answer (a streamed one may take long: SIGTERM is watched meanwhile), then runs
+    /// the flush hooks.
+    async fn answer(&mut self, id: &str, result: Result<Response, Diagnostic>) -> Result<(), End> {
+        let client = &mut self.client;
+        let post = async {
+            match result {
+                Ok(response) => client.post_response(id, response).await,
+                Err(diagnostic) => {
+                    tracing::error!(
+                        error_type = %diagnostic.error_type,
+                        error = %diagnostic.error_message,
+                        "invocation failed"
+                    );
+                    client.post_error(id, &diagnostic).await
+                }
+            }
         };
-        // On this task's stack: no allocation per invocation.
-        let mut fut = pin!(fut);
-        let outcome =
-            until_shutdown(self.signal, poll_fn(|cx| poll_catching(fut.as_mut(), cx))).await;
-        let result = match outcome {
-            Ok(Ok(Ok(response))) => Ok(response.into()),
-            Ok(Ok(Err(e))) => Err(e.into()),
-            Ok(Err(panic)) => Err(panicked(&panic)),
+        match until_shutdown(&mut self.signal, post).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(End::Fatal(e)),
             Err(trigger) => {
-                // A reset (timeout, crash) while the handler runs: it gets what is left of the
-                // budget, then the hooks get the rest.
-                let started = Instant::now();
-                self.token.cancel();
-                let deadline = started + self.settings.shutdown_budget;
-                let finished =
-                    timeout_at(deadline, poll_fn(|cx| poll_catching(fut.as_mut(), cx))).await;
-                let outcome = match finished {
-                    Ok(Ok(_)) => HandlerOutcome::Finished,
-                    Ok(Err(_)) => HandlerOutcome::Panicked,
-                    Err(_) => HandlerOutcome::Abandoned,
-                };
-                return Some(End::Shutdown {
+                tracing::warn!("shutdown while posting the answer; the post is abandoned");
+                return Err(End::Shutdown {
                     trigger,
-                    started,
-                    interrupted: Some(InterruptedInvocation {
-                        request_id: id.to_owned(),
-                        outcome,
-                        elapsed: started.elapsed(),
-                    }),
+                    started: Instant::now(),
+                    interrupted: None,
                 });
             }
-        };
-        self.answer(id, result).await
+        }
+        run_flush_hooks(&mut self.flush_hooks, self.settings.flush_timeout).await;
+        Ok(())
     }
 
-    /// Posts the answer, then runs the flush hooks.
-    async fn answer(&mut self, id: &str, result: Result<Response, Diagnostic>) -> Option<End> {
-        let posted = match result {
-            Ok(response) => self.client.post_response(id, response).await,
-            Err(diagnostic) => {
-                tracing::error!(
-                    error_type = %diagnostic.error_type,
-                    error = %diagnostic.error_message,
-                    "invocation failed"
-                );
-                self.client.post_error(id, &diagnostic).await
+    /// The shutdown: cancel the token, run the hooks inside the budget, print the report.
+    async fn finish(self, end: End, hooks: Vec<ShutdownHook>) -> Result<Report, Error> {
+        let (trigger, started, interrupted, fatal) = match end {
+            End::Shutdown {
+                trigger,
+                started,
+                interrupted,
+            } => (trigger, started, interrupted, None),
+            End::Fatal(e) => {
+                tracing::error!(error = %chain(&e), "the runtime cannot go on");
+                (Trigger::RuntimeApiError, Instant::now(), None, Some(e))
             }
         };
-        if let Err(e) = posted {
-            return Some(End::Fatal(e));
+        self.token.cancel();
+        let budget = self.settings.shutdown_budget;
+        let hooks = run_shutdown_hooks(hooks, started + budget).await;
+        let report = Report {
+            trigger,
+            interrupted,
+            hooks,
+            elapsed: started.elapsed(),
+            budget,
+        };
+        // One line, always: written with `eprintln!` rather than a tracing event so that it
+        // shows whether or not the function installed a subscriber, whatever its level, as one
+        // write.
+        eprintln!("[lambda-grace] {report}");
+        match fatal {
+            Some(e) => Err(e),
+            None => Ok(report),
         }
-        run_flush_hooks(self.flush_hooks, self.settings.flush_timeout).await;
-        None
     }
 }
 
@@ -227,8 +281,8 @@ fn panicked(panic: &Panic) -> Diagnostic {
     )
 }
 
-fn no_request_id() -> Option<End> {
-    Some(End::Fatal(Error::InvalidEvent {
+fn no_request_id() -> End {
+    End::Fatal(Error::InvalidEvent {
         reason: "no usable Lambda-Runtime-Aws-Request-Id header".into(),
-    }))
+    })
 }

@@ -147,12 +147,14 @@ impl fmt::Display for Report {
     }
 }
 
-/// Milliseconds with one decimal.
+/// Milliseconds with one decimal, rounded (integer arithmetic: no float formatting code in the
+/// binary for one line).
 struct Ms(Duration);
 
 impl fmt::Display for Ms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.1}ms", self.0.as_secs_f64() * 1000.0)
+        let tenths = (self.0.as_micros() + 50) / 100;
+        write!(f, "{}.{}ms", tenths / 10, tenths % 10)
     }
 }
 
@@ -202,6 +204,17 @@ mod tests {
              metrics failed 0.2ms (disk full); 204.5ms of 450ms budget"
         );
         assert!(!r.is_clean());
+    }
+
+    #[test]
+    fn milliseconds_are_rounded_to_a_tenth() {
+        let ms = |us| Ms(Duration::from_micros(us)).to_string();
+        assert_eq!(ms(0), "0.0ms");
+        assert_eq!(ms(49), "0.0ms");
+        assert_eq!(ms(50), "0.1ms");
+        assert_eq!(ms(3_149), "3.1ms");
+        assert_eq!(ms(3_150), "3.2ms");
+        assert_eq!(ms(449_999), "450.0ms");
     }
 
     #[test]

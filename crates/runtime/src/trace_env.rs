@@ -5,7 +5,9 @@
 pub(crate) const VAR: &str = "_X_AMZN_TRACE_ID";
 
 /// Sets `_X_AMZN_TRACE_ID` to this invocation's trace header, or removes it when there is none
-/// (so a previous invocation's id does not leak into this one).
+/// (so a previous invocation's id does not leak into this one). glibc's `setenv` never frees a
+/// value it was given (another thread may still hold the pointer `getenv` returned), so each
+/// distinct trace id stays in memory: see `Runtime::export_trace_id`.
 #[allow(unsafe_code)]
 pub(crate) fn export(trace_id: Option<&str>) {
     // SAFETY: `set_var`/`remove_var` are unsafe because another thread may read or write the
