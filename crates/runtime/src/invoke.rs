@@ -263,10 +263,11 @@ impl Session {
             elapsed: started.elapsed(),
             budget,
         };
-        // One line, always: written with `eprintln!` rather than a tracing event so that it
-        // shows whether or not the function installed a subscriber, whatever its level, as one
-        // write.
-        eprintln!("[lambda-grace] {report}");
+        // One line on stderr, always: written directly rather than as a tracing event so that
+        // it shows whether or not the function installed a subscriber, whatever its level, in
+        // one write. Not `eprintln!`, which panics if stderr is gone.
+        let line = format!("[lambda-grace] {report}\n");
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
         match fatal {
             Some(e) => Err(e),
             None => Ok(report),

@@ -46,11 +46,15 @@ impl Response {
         }
     }
 
-    /// A buffered JSON response.
+    /// A buffered JSON response (`Content-Type: application/json`).
     pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, Diagnostic> {
-        serde_json::to_vec(value)
-            .map(Self::new)
-            .map_err(|e| Diagnostic::new("Runtime.SerializationError", e.to_string()))
+        match serde_json::to_vec(value) {
+            Ok(body) => Ok(Self {
+                body: ResponseBody::Buffered(body.into()),
+                content_type: Some(HeaderValue::from_static("application/json")),
+            }),
+            Err(e) => Err(Diagnostic::new("Runtime.SerializationError", e.to_string())),
+        }
     }
 
     /// A streamed response (`Lambda-Runtime-Function-Response-Mode: streaming`): the body's
@@ -202,5 +206,6 @@ mod tests {
         assert!(matches!(r.body, ResponseBody::Buffered(ref b) if b == "text"));
         let r = Response::json(&serde_json::json!({"a": 1})).unwrap();
         assert!(matches!(r.body, ResponseBody::Buffered(ref b) if b == r#"{"a":1}"#));
+        assert_eq!(r.content_type.unwrap(), "application/json");
     }
 }
