@@ -11,6 +11,9 @@
 //!   of registration, each bounded by what is left of the budget (450 ms by default: the
 //!   platform's 500 ms minus a margin), then prints one report line and `run` returns; no
 //!   `process::exit` anywhere: `main` ends;
+//! - SIGTERM while a handler runs (the platform resets the environment after a timeout or a
+//!   crash): the handler keeps being polled until the budget ends (its answer is not posted:
+//!   the invocation has already failed), then the hooks run with what is left;
 //! - flush hooks run after every answer, before the next `/next`: the last moment before the
 //!   platform may freeze the environment (and timers stop);
 //! - handler errors and panics are reported to `/error` and the loop goes on; init errors
