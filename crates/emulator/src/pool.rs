@@ -38,10 +38,33 @@ const FINISHING_WAIT: Duration = Duration::from_millis(50);
 
 enum Next {
     Start(InitPhase),
-    Wait(
-        (u64, oneshot::Receiver<Option<Arc<Environment>>>),
-        Option<Duration>,
-    ),
+    Wait((u64, oneshot::Receiver<Option<Lease>>), Option<Duration>),
+}
+
+/// An idle environment handed to one waiting invoke. If the invoke is gone before it takes it
+/// (its caller hung up), dropping the lease puts the environment back into the pool.
+pub(crate) struct Lease(Option<Arc<Environment>>);
+
+impl Lease {
+    fn new(env: Arc<Environment>) -> Self {
+        Self(Some(env))
+    }
+
+    fn into_inner(mut self) -> Arc<Environment> {
+        match self.0.take() {
+            Some(env) => env,
+            // `new` always fills it, and only `into_inner` (which consumes the lease) empties it.
+            None => unreachable!("a lease holds its environment until it is taken"),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(env) = self.0.take() {
+            env.after_idle();
+        }
+    }
 }
 
 /// What every pool shares.
@@ -74,7 +97,7 @@ struct PoolState {
     /// Busy environments to spin down as soon as they are idle (`grace shutdown`).
     drain: Vec<EnvId>,
     /// Invokes waiting for an environment; `None` tells them to look again.
-    waiters: VecDeque<(u64, oneshot::Sender<Option<Arc<Environment>>>)>,
+    waiters: VecDeque<(u64, oneshot::Sender<Option<Lease>>)>,
     next_waiter: u64,
     last_init_failed: bool,
     closed: bool,
@@ -138,7 +161,7 @@ impl Pool {
                 }
             };
             let ((id, mut rx), limit) = match next {
-                Next::Start(phase) => return self.start(phase, request_id).await,
+                Next::Start(phase) => return self.start_detached(phase, request_id).await,
                 Next::Wait(waiter, limit) => (waiter, limit),
             };
             let received: Result<_, ()> = match limit {
@@ -161,18 +184,40 @@ impl Pool {
                 },
             };
             match received {
-                Ok(Some(env)) => return Ok((env, None)),
+                Ok(Some(lease)) => return Ok((lease.into_inner(), None)),
                 Ok(None) => continue,
                 Err(_) => return Err(AcquireError::Closed),
             }
         }
     }
 
-    fn enqueue(&self, st: &mut PoolState) -> (u64, oneshot::Receiver<Option<Arc<Environment>>>) {
+    fn enqueue(&self, st: &mut PoolState) -> (u64, oneshot::Receiver<Option<Lease>>) {
         let (tx, rx) = oneshot::channel();
         st.next_waiter += 1;
         st.waiters.push_back((st.next_waiter, tx));
         (st.next_waiter, rx)
+    }
+
+    /// Starts an environment in a task of its own: a caller that hangs up during the cold
+    /// start cancels only its wait, and the environment, once ready, joins the pool.
+    async fn start_detached(
+        &self,
+        phase: InitPhase,
+        request_id: &str,
+    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
+        let Some(pool) = self.me.upgrade() else {
+            return Err(AcquireError::Closed);
+        };
+        let request_id = request_id.to_owned();
+        let task = tokio::spawn(async move {
+            let (env, deadline) = pool.start(phase, &request_id).await?;
+            Ok::<_, AcquireError>((Lease::new(env), deadline))
+        });
+        match task.await {
+            Ok(Ok((lease, deadline))) => Ok((lease.into_inner(), deadline)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(AcquireError::Closed),
+        }
     }
 
     async fn start(
@@ -336,14 +381,17 @@ impl PoolHooks for Pool {
             env.spawn_shutdown(ShutdownReason::Spindown);
             return;
         }
-        let mut env = Some(env);
+        let mut lease = Lease::new(env);
         while let Some((_, w)) = st.waiters.pop_front() {
-            match w.send(env.take()) {
+            match w.send(Some(lease)) {
                 Ok(()) => return,
-                Err(returned) => env = returned,
+                Err(returned) => match returned {
+                    Some(returned) => lease = returned,
+                    None => return,
+                },
             }
         }
-        let Some(env) = env else { return };
+        let env = lease.into_inner();
         st.idle.push(Arc::clone(&env));
         drop(st);
         env.freeze_if_idle();

@@ -640,3 +640,50 @@ fn streamed_responses_reach_the_caller_as_they_arrive_with_error_trailers() {
     assert_eq!(a.text(), "ab");
     assert!(a.header("x-amz-function-error").is_none());
 }
+
+/// Sends an invoke and hangs up after `after`, without reading the answer.
+fn hang_up_after(s: &Serve, function: &str, payload: &str, after: Duration) {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(
+        c,
+        "POST /2015-03-31/functions/{function}/invocations HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    std::thread::sleep(after);
+    drop(c);
+}
+
+#[test]
+fn callers_that_hang_up_lose_no_environment() {
+    let s = Serve::testfn(
+        "hangup",
+        &["--concurrency", "1", "--timeout", "1s"],
+        &["TESTFN_INIT=sleep:300"],
+    );
+    // During the cold start: the environment still joins the pool and serves the next invoke.
+    hang_up_after(&s, "hangup", "{}", Duration::from_millis(50));
+    assert!(poll_until(Duration::from_secs(3), || s
+        .environments()
+        .iter()
+        .any(|e| e["phase"] == "idle")));
+    let a = s.invoke("hangup", r#"{"headers":true}"#);
+    assert_eq!(a.status, 200, "{}", a.text());
+    let first = pid_of(&a);
+    assert_eq!(s.environments().len(), 1);
+    // Mid-invoke, with a handler slower than the timeout: the invocation still times out and
+    // the environment resets; the function is not stuck at 429.
+    hang_up_after(
+        &s,
+        "hangup",
+        r#"{"sleep_ms":5000}"#,
+        Duration::from_millis(100),
+    );
+    assert!(poll_until(Duration::from_secs(3), || s
+        .event_types(None)
+        .contains(&"timeout".to_owned())));
+    let a = s.invoke("hangup", r#"{"headers":true}"#);
+    assert_eq!(a.status, 200, "{}", a.text());
+    assert_ne!(pid_of(&a), first, "a fresh environment after the reset");
+}

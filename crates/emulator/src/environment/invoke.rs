@@ -89,6 +89,10 @@ pub(crate) struct Invoked {
     pub(crate) tail: Option<oneshot::Receiver<Vec<u8>>>,
 }
 
+/// How long past its deadline an unanswered invocation may stay before housekeeping times it
+/// out (the invoke's own timer normally does it first).
+const ABANDONED_SLACK: Duration = Duration::from_millis(100);
+
 /// A platform error body: `{"errorType":…,"errorMessage":"RequestId: … Error: …"}`.
 pub(crate) fn platform_error(request_id: &str, error_type: &str, message: &str) -> Bytes {
     let body = ErrorBody::new(
@@ -250,24 +254,29 @@ impl Environment {
         );
     }
 
-    /// A runtime that answered but did not come back to `/next` before the deadline: the
-    /// invocation times out there (the caller already has its answer). Called by the pool's
-    /// housekeeping.
+    /// An invocation past its deadline that the invoke's own timer did not end: a runtime that
+    /// answered but did not come back to `/next` (the caller already has its answer), or one
+    /// whose caller hung up (and took the timer with it). It times out here. Called by the
+    /// pool's housekeeping.
     pub(crate) fn check_overdue(self: &Arc<Self>, now: Instant) {
         let mut st = self.lock();
-        let overdue = st.phase == Phase::Busy
-            && st
-                .invocation
-                .as_ref()
-                .is_some_and(|inv| inv.reply.is_none() && inv.deadline <= now);
-        if !overdue {
+        let Some(inv) = st.invocation.as_ref().filter(|_| st.phase == Phase::Busy) else {
+            return;
+        };
+        if inv.reply.is_some() {
+            // Still unanswered past the deadline: its caller went away (the invoke's own timer
+            // went with it), so the timeout is enforced here.
+            if inv.deadline + ABANDONED_SLACK <= now {
+                let id = Arc::clone(&inv.request_id);
+                drop(st);
+                let _ = self.time_out(&id);
+            }
             return;
         }
-        let elapsed = st
-            .invocation
-            .as_ref()
-            .map(|i| i.started.elapsed())
-            .unwrap_or_default();
+        if inv.deadline > now {
+            return;
+        }
+        let elapsed = inv.started.elapsed();
         let message = format!("Task timed out after {:.2} seconds", elapsed.as_secs_f64());
         self.finish_timed_out(&mut st, &message, self.cfg.timeout.as_millis() as u64);
         drop(st);
