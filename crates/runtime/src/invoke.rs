@@ -236,8 +236,25 @@ impl Session {
                 });
             }
         }
-        run_flush_hooks(&mut self.flush_hooks, self.settings.flush_timeout).await;
-        Ok(())
+        // SIGTERM may come while the flush hooks run (a reset right after the answer): the
+        // flush still finishes — it is what saves the data — but the budget counts from the
+        // signal, not from the end of the flush.
+        let mut flush = pin!(run_flush_hooks(
+            &mut self.flush_hooks,
+            self.settings.flush_timeout
+        ));
+        match until_shutdown(&mut self.signal, flush.as_mut()).await {
+            Ok(()) => Ok(()),
+            Err(trigger) => {
+                let started = Instant::now();
+                let _ = timeout_at(started + self.settings.shutdown_budget, flush).await;
+                Err(End::Shutdown {
+                    trigger,
+                    started,
+                    interrupted: None,
+                })
+            }
+        }
     }
 
     /// The shutdown: cancel the token, run the hooks inside the budget, print the report.

@@ -139,3 +139,52 @@ async fn a_trigger_during_a_handler_lets_it_finish_within_the_budget() {
         fake.script()
     );
 }
+
+#[tokio::test]
+async fn a_trigger_during_a_flush_lets_it_finish_and_counts_the_budget_from_the_trigger() {
+    let fake = FakeApi::start(
+        vec![Event::new("r1", "{}"), Event::new("r2", "{}")],
+        Quirks::default(),
+    )
+    .await;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let flushed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let done = std::rc::Rc::clone(&flushed);
+    let report = Runtime::from_lookup(fake.lookup())
+        .unwrap()
+        .register_extension(false)
+        .shutdown_budget(Duration::from_millis(300))
+        .shutdown_on(async move {
+            let _ = rx.await;
+        })
+        .on_flush("slow-flush", move || {
+            // The trigger comes while the flush runs; the flush needs 80 ms more.
+            let trigger = tx.take();
+            let done = std::rc::Rc::clone(&done);
+            async move {
+                if let Some(t) = trigger {
+                    let _ = t.send(());
+                }
+                tokio::time::sleep(Duration::from_millis(80)).await;
+                done.set(true);
+                Ok(())
+            }
+        })
+        .run(|_: serde_json::Value, ctx: Context| async move {
+            Ok::<_, Diagnostic>(ctx.request_id().to_owned())
+        })
+        .await
+        .unwrap();
+    assert!(flushed.get(), "the flush finished");
+    assert_eq!(report.trigger, Trigger::Requested);
+    // The budget runs from the trigger: the flush's 80 ms count against it.
+    assert!(report.elapsed >= Duration::from_millis(75), "{report:?}");
+    // No second event was taken.
+    let posts = fake
+        .seen()
+        .iter()
+        .filter(|s| s.method == "POST" && s.path.contains("/response"))
+        .count();
+    assert_eq!(posts, 1, "{:?}", fake.script());
+}
