@@ -12,9 +12,8 @@ when wrk ends its warm-up run with requests in flight at concurrency 4.
     bench/repro/caller-hangup-leak.py 20104 1000
 
 Prints "no leak in N iterations", or the iteration after which invokes stayed 429 for 2 s
-(exit status 1). Seen here within 1 to 500 iterations (once not in 1,500: it is a race); the same
-happens at once when the first
-caller hangs up during the cold start.
+(exit status 1). Seen here within 1 to 500 iterations (once not in 1,500: it is a race). It
+also happens at once when the first caller hangs up during the cold start.
 """
 import http.client
 import socket

@@ -257,7 +257,12 @@ fn versions(args: &Args, paths: &Paths, root: &Path) -> Vec<(String, String)> {
         ("RIE".into(), machine::rie_version(&paths.rie)),
         (
             "wrk".into(),
-            machine::command_line(&args.wrk, &["--version"]),
+            // "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will Glozer"
+            machine::command_line(&args.wrk, &["--version"])
+                .split(" Copyright")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         ),
     ]
 }
