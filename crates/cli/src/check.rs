@@ -46,6 +46,9 @@ pub(crate) struct Args {
     /// Write the lifecycle timeline as SVG.
     #[arg(long, value_name = "OUT.svg")]
     pub(crate) timeline: Option<PathBuf>,
+    /// With several functions (a template), check only this one.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) only: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,8 +75,23 @@ fn now_us() -> u64 {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut configs = args.function.configs()?;
+    if let Some(only) = &args.only {
+        let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+        configs.retain(|c| &c.name == only);
+        if configs.is_empty() {
+            bail!(
+                "--only {only}: no such function (there are: {})",
+                names.join(", ")
+            );
+        }
+    }
     if configs.len() != 1 {
-        bail!("grace check takes one function ({} given)", configs.len());
+        let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+        bail!(
+            "grace check takes one function ({} given: {}); pick one with --only NAME",
+            names.len(),
+            names.join(", ")
+        );
     }
     let mut cfg = configs.remove(0);
     cfg.concurrency = 1;

@@ -117,6 +117,8 @@ pub enum EventKind {
     Leftovers {
         pid: Pid,
         at: &'static str,
+        /// How long before the exit the reading was taken (0 at a SIGKILL).
+        stale_ms: f64,
         #[serde(flatten)]
         holdings: crate::sys::Holdings,
     },

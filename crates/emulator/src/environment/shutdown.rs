@@ -19,9 +19,6 @@ use super::{Environment, Phase, Proc, RuntimeState};
 use crate::events::{EventKind, Role, now_ms};
 use crate::sys::Exit;
 
-/// How often what a terminating runtime holds is read.
-const SAMPLE_EVERY: Duration = Duration::from_millis(1);
-
 /// How long to wait for killed processes to be reaped.
 const REAP_WAIT: Duration = Duration::from_secs(2);
 
@@ -118,6 +115,7 @@ impl Environment {
                     self.record(EventKind::Leftovers {
                         pid: rt.pid,
                         at: "sigkill",
+                        stale_ms: 0.0,
                         holdings: h,
                     });
                 }
@@ -135,21 +133,28 @@ impl Environment {
                     // Read before signalling: a runtime may exit the instant SIGTERM arrives.
                     let inspector = self.inspector(rt);
                     let before = inspector.as_ref().and_then(|i| i.sample());
+                    // The readings start before the signal: a cleanup may take well under a
+                    // millisecond, less than it takes to start a thread.
+                    let sampler =
+                        inspector.map(|i| sample_until_exit(i, before.clone(), runtime_budget));
                     rt.signal(Signal::SIGTERM);
                     self.record(EventKind::Sigterm {
                         role: Role::Runtime,
                         name: rt.name.clone(),
                         pid: rt.pid,
                     });
-                    match self
-                        .watch_until_exit(rt, runtime_budget, inspector.as_ref(), before)
-                        .await
-                    {
+                    let exited = rt.wait_exit(runtime_budget).await;
+                    let (last, stale) = match sampler {
+                        Some(s) => s.await.unwrap_or((None, Duration::ZERO)),
+                        None => (before, Duration::ZERO),
+                    };
+                    match if exited { Ok(last) } else { Err(last) } {
                         Ok(last) => {
                             if let Some(h) = last {
                                 self.record(EventKind::Leftovers {
                                     pid: rt.pid,
                                     at: "exit",
+                                    stale_ms: crate::logs::ms(stale),
                                     holdings: h,
                                 });
                             }
@@ -159,6 +164,7 @@ impl Environment {
                                 self.record(EventKind::Leftovers {
                                     pid: rt.pid,
                                     at: "sigkill",
+                                    stale_ms: 0.0,
                                     holdings: h,
                                 });
                             }
@@ -250,37 +256,6 @@ impl Environment {
             .then(|| crate::sys::Inspector::new(proc.pid, self.runtime_api.port()))
     }
 
-    /// Waits for the runtime to exit within `budget`, reading what it holds every millisecond.
-    /// `Ok(last reading before the exit)`, or `Err(reading at the budget's end)`.
-    async fn watch_until_exit(
-        &self,
-        proc: &Proc,
-        budget: Duration,
-        inspector: Option<&crate::sys::Inspector>,
-        before: Option<crate::sys::Holdings>,
-    ) -> Result<Option<crate::sys::Holdings>, Option<crate::sys::Holdings>> {
-        let deadline = Instant::now() + budget;
-        let mut last = before;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let sample = || inspector.and_then(crate::sys::Inspector::sample);
-            if left.is_zero() {
-                return Err(sample().or(last));
-            }
-            let every = if inspector.is_some() {
-                SAMPLE_EVERY
-            } else {
-                left
-            };
-            if proc.wait_exit(left.min(every)).await {
-                return Ok(last);
-            }
-            if let Some(now) = sample() {
-                last = Some(now);
-            }
-        }
-    }
-
     /// SIGKILLs a process group (recorded when the process was still alive).
     fn kill(&self, proc: &Proc) {
         if proc.exited().is_none() {
@@ -346,4 +321,32 @@ impl Environment {
         drop(st);
         self.changed.notify_waiters();
     }
+}
+
+/// Reads what the runtime holds, back to back (on a blocking-pool thread that only yields
+/// between readings), until its exit begins or `budget` runs out. The answer is the last reading
+/// of the live process (readings taken once the exit has begun are discarded: the kernel is
+/// closing descriptors) and how long before the exit it was taken: on a loaded machine the
+/// readings can lag, and a close in that gap cannot be seen.
+fn sample_until_exit(
+    inspector: crate::sys::Inspector,
+    before: Option<crate::sys::Holdings>,
+    budget: Duration,
+) -> tokio::task::JoinHandle<(Option<crate::sys::Holdings>, Duration)> {
+    let deadline = std::time::Instant::now() + budget;
+    tokio::task::spawn_blocking(move || {
+        let mut last = before;
+        let mut taken = std::time::Instant::now();
+        while std::time::Instant::now() < deadline {
+            match inspector.sample() {
+                Some(now) => {
+                    last = Some(now);
+                    taken = std::time::Instant::now();
+                }
+                None => return (last, taken.elapsed()),
+            }
+            std::thread::yield_now();
+        }
+        (inspector.sample().or(last), Duration::ZERO)
+    })
 }

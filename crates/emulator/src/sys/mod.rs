@@ -4,6 +4,7 @@
 
 mod inspect;
 mod process;
+mod sockdiag;
 mod watchdog;
 
 pub(crate) use process::{
