@@ -133,10 +133,11 @@ impl Environment {
                     // Read before signalling: a runtime may exit the instant SIGTERM arrives.
                     let inspector = self.inspector(rt);
                     let before = inspector.as_ref().and_then(|i| i.sample());
+                    let before_at = std::time::Instant::now();
                     // The readings start before the signal: a cleanup may take well under a
                     // millisecond, less than it takes to start a thread.
-                    let sampler =
-                        inspector.map(|i| sample_until_exit(i, before.clone(), runtime_budget));
+                    let sampler = inspector
+                        .map(|i| sample_until_exit(i, before.clone(), before_at, runtime_budget));
                     rt.signal(Signal::SIGTERM);
                     self.record(EventKind::Sigterm {
                         role: Role::Runtime,
@@ -331,12 +332,13 @@ impl Environment {
 fn sample_until_exit(
     inspector: crate::sys::Inspector,
     before: Option<crate::sys::Holdings>,
+    before_at: std::time::Instant,
     budget: Duration,
 ) -> tokio::task::JoinHandle<(Option<crate::sys::Holdings>, Duration)> {
     let deadline = std::time::Instant::now() + budget;
     tokio::task::spawn_blocking(move || {
         let mut last = before;
-        let mut taken = std::time::Instant::now();
+        let mut taken = before_at;
         while std::time::Instant::now() < deadline {
             match inspector.sample() {
                 Some(now) => {
