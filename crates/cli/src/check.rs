@@ -287,12 +287,7 @@ fn summary(outcome: &Outcome) -> String {
 fn print_text(outcome: &Outcome, verdict: &str) {
     println!("\ngrace check: {}", outcome.function);
     for c in &outcome.checks {
-        let tag = match c.status {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-        };
+        let tag = c.status.tag();
         println!("  {tag}  {:<34} {}", c.title, c.detail);
         if let Some(advice) = &c.advice {
             println!("        advice: {advice}");

@@ -169,12 +169,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let checks = shutdown_checks(&events, env, &lines, args.invokes as usize);
     println!("\nThe checks `grace check` runs, on this lifecycle:");
     for c in &checks {
-        let tag = match c.status {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-        };
+        let tag = c.status.tag();
         println!("  {tag}  {:<38} {}", c.title, c.detail);
     }
     let pass = checks.iter().all(|c| c.status != Status::Fail);

@@ -22,6 +22,18 @@ pub(crate) enum Status {
     Skip,
 }
 
+impl Status {
+    /// `PASS`, `WARN`, `FAIL` or `SKIP`.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
 /// One check.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Check {

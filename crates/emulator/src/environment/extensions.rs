@@ -34,6 +34,18 @@ pub(crate) struct Extension {
 }
 
 impl Extension {
+    /// The events it registered for, as the platform names them.
+    pub(crate) fn events(&self) -> Vec<&'static str> {
+        let mut events = Vec::new();
+        if self.invoke {
+            events.push("INVOKE");
+        }
+        if self.shutdown {
+            events.push("SHUTDOWN");
+        }
+        events
+    }
+
     /// Hands `event` to the extension now if it is parked, otherwise at its next call.
     pub(crate) fn deliver(&mut self, event: ExtEvent) {
         let undelivered = match self.parked.take() {

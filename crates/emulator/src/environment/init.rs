@@ -154,33 +154,17 @@ impl Environment {
                     .iter()
                     .filter(|e| e.external)
                     .map(|e| {
-                        let mut events = Vec::new();
-                        if e.invoke {
-                            events.push("INVOKE");
-                        }
-                        if e.shutdown {
-                            events.push("SHUTDOWN");
-                        }
                         format!(
                             "EXTENSION\tName: {}\tState: Ready\tEvents: [{}]",
                             e.name,
-                            events.join(", ")
+                            e.events().join(", ")
                         )
                     })
                     .collect();
                 let extensions: Vec<serde_json::Value> = st
                     .extensions
                     .iter()
-                    .map(|e| {
-                        let mut events = Vec::new();
-                        if e.invoke {
-                            events.push("INVOKE");
-                        }
-                        if e.shutdown {
-                            events.push("SHUTDOWN");
-                        }
-                        serde_json::json!({ "name": e.name, "state": "Ready", "events": events })
-                    })
+                    .map(|e| serde_json::json!({ "name": e.name, "state": "Ready", "events": e.events() }))
                     .collect();
                 drop(st);
                 for line in lines {

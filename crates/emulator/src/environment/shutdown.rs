@@ -111,14 +111,12 @@ impl Environment {
         if !any_extension {
             // §9.5: no extension, no SIGTERM: the runtime is killed with no grace at all.
             if let Some(rt) = &runtime {
-                if let Some(h) = self.inspector(rt).and_then(|i| i.sample()) {
-                    self.record(EventKind::Leftovers {
-                        pid: rt.pid,
-                        at: "sigkill",
-                        stale_ms: 0.0,
-                        holdings: h,
-                    });
-                }
+                self.record_leftovers(
+                    rt,
+                    "sigkill",
+                    self.inspector(rt).and_then(|i| i.sample()),
+                    0.0,
+                );
                 self.kill(rt);
             }
         } else {
@@ -150,25 +148,9 @@ impl Environment {
                         None => (before, Duration::ZERO),
                     };
                     match if exited { Ok(last) } else { Err(last) } {
-                        Ok(last) => {
-                            if let Some(h) = last {
-                                self.record(EventKind::Leftovers {
-                                    pid: rt.pid,
-                                    at: "exit",
-                                    stale_ms: crate::logs::ms(stale),
-                                    holdings: h,
-                                });
-                            }
-                        }
+                        Ok(last) => self.record_leftovers(rt, "exit", last, crate::logs::ms(stale)),
                         Err(now) => {
-                            if let Some(h) = now {
-                                self.record(EventKind::Leftovers {
-                                    pid: rt.pid,
-                                    at: "sigkill",
-                                    stale_ms: 0.0,
-                                    holdings: h,
-                                });
-                            }
+                            self.record_leftovers(rt, "sigkill", now, 0.0);
                             self.kill(rt);
                         }
                     }
@@ -255,6 +237,24 @@ impl Environment {
         self.cfg
             .inspect_shutdown
             .then(|| crate::sys::Inspector::new(proc.pid, self.runtime_api.port()))
+    }
+
+    /// Records what the runtime held at its exit or SIGKILL, when it was read.
+    fn record_leftovers(
+        &self,
+        rt: &Proc,
+        at: &'static str,
+        holdings: Option<crate::sys::Holdings>,
+        stale_ms: f64,
+    ) {
+        if let Some(holdings) = holdings {
+            self.record(EventKind::Leftovers {
+                pid: rt.pid,
+                at,
+                stale_ms,
+                holdings,
+            });
+        }
     }
 
     /// SIGKILLs a process group (recorded when the process was still alive).
