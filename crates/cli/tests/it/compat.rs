@@ -222,3 +222,72 @@ fn the_aws_cli_invokes_unchanged() {
         serde_json::from_slice(&std::fs::read(&outfile).unwrap()).unwrap();
     assert_eq!(payload, serde_json::json!({"via":"aws cli"}));
 }
+
+const BOTO3_ECHO: &str = r#"
+import json, sys
+import boto3
+from botocore.config import Config
+endpoint, name = sys.argv[1], sys.argv[2]
+client = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test",
+                      config=Config(retries={"max_attempts": 1}))
+r = client.invoke(FunctionName=name, Payload=json.dumps({"via": "boto3"}).encode())
+print(json.dumps({"status": r["StatusCode"], "payload": json.loads(r["Payload"].read())}))
+"#;
+
+fn aws_cli_echo(s: &Serve, function: &str) -> serde_json::Value {
+    let dir = crate::util::temp_dir("awscli-echo");
+    let outfile = dir.join("out.json");
+    let out = Command::new(venv_bin("aws"))
+        .args([
+            "lambda",
+            "invoke",
+            "--endpoint-url",
+            &format!("http://{}", s.addr),
+            "--function-name",
+            function,
+        ])
+        .args([
+            "--payload",
+            r#"{"via":"aws cli"}"#,
+            outfile.to_str().unwrap(),
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", dir.join("none"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&outfile).unwrap()).unwrap()
+}
+
+#[test]
+fn boto3_and_the_aws_cli_call_the_official_runtimes_under_grace() {
+    let lr = workspace_bin("lr-echo");
+    let rust = Serve::start(&["--name", "lr", "--", lr.to_str().unwrap()]);
+    let python = python_function("py", "echo_app.handler", &[]);
+    for (s, name) in [(&rust, "lr"), (&python, "py")] {
+        let out = Command::new(venv_bin("python"))
+            .args(["-c", BOTO3_ECHO, &format!("http://{}", s.addr), name])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["status"], 200, "{name}");
+        assert_eq!(r["payload"], serde_json::json!({"via":"boto3"}), "{name}");
+        assert_eq!(
+            aws_cli_echo(s, name),
+            serde_json::json!({"via":"aws cli"}),
+            "{name}"
+        );
+    }
+}
