@@ -285,7 +285,7 @@ impl Emulator {
 
     /// Runs one invoke as the Invoke API does, whatever its type.
     pub async fn invoke(&self, input: InvokeInput) -> InvokeOutput {
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = crate::ids::uuid().to_string();
         let Some(pool) = self.resolve(&input.function) else {
             let arn = format!(
                 "arn:aws:lambda:us-east-1:123456789012:function:{}",

@@ -30,6 +30,7 @@ mod emulator;
 mod environment;
 mod error;
 pub mod events;
+mod ids;
 pub mod logs;
 mod pool;
 mod server;

@@ -151,12 +151,29 @@ impl ProcessOutput {
     }
 
     /// Reads whatever is in the pipe now, without waiting, and writes out the complete lines.
-    /// Returns `true` at end of file.
+    /// Returns `true` at end of file. It reads with read(2) itself: tokio's `try_read` answers
+    /// from its cached readiness and may report "would block" without looking, and this drain
+    /// (at the end of an invocation, before END) must see everything written so far.
     pub(crate) fn drain(&self, stream: &LogStream) -> bool {
+        self.drain_with(stream, |buf| {
+            nix::unistd::read(std::os::fd::AsFd::as_fd(&self.rx), buf).map_err(std::io::Error::from)
+        })
+    }
+
+    /// Like [`Self::drain`], through tokio (which keeps its readiness right), for the pump.
+    fn drain_ready(&self, stream: &LogStream) -> bool {
+        self.drain_with(stream, |buf| self.rx.try_read(buf))
+    }
+
+    fn drain_with(
+        &self,
+        stream: &LogStream,
+        mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+    ) -> bool {
         let mut partial = self.partial.lock().unwrap_or_else(|e| e.into_inner());
         let mut buf = [0u8; 16 * 1024];
         loop {
-            match self.rx.try_read(&mut buf) {
+            match read(&mut buf) {
                 Ok(0) => {
                     if !partial.is_empty() {
                         self.emit_line(stream, &partial);
@@ -203,7 +220,7 @@ impl ProcessOutput {
     /// Copies the pipe to the log until every writer has closed it.
     pub(crate) async fn pump(self: Arc<Self>, stream: Arc<LogStream>) {
         loop {
-            if self.rx.readable().await.is_err() || self.drain(&stream) {
+            if self.rx.readable().await.is_err() || self.drain_ready(&stream) {
                 return;
             }
         }

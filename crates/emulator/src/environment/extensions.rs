@@ -135,7 +135,7 @@ impl Environment {
                 format!("Extension limit ({}) reached", api::MAX_EXTENSIONS),
             ));
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::ids::uuid().to_string();
         st.extensions.push(Extension {
             id: id.clone(),
             name: name.to_owned(),

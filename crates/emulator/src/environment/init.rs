@@ -112,6 +112,7 @@ impl Environment {
                 cold_start: None,
                 idle_since: started,
                 invocations: 0,
+                memory: Default::default(),
             }),
             cfg: spec.cfg,
         });
@@ -385,7 +386,7 @@ impl Environment {
             "{}/[{}]{}",
             today.get(..10).unwrap_or_default().replace('-', "/"),
             cfg.version(),
-            uuid::Uuid::new_v4().simple()
+            crate::ids::uuid().simple()
         );
         let task_root = cfg.task_root.to_string_lossy().into_owned();
         set(&mut env, "_HANDLER", &cfg.handler);

@@ -559,7 +559,7 @@ fn new_trace_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let r = uuid::Uuid::new_v4().simple().to_string();
+    let r = crate::ids::uuid().simple().to_string();
     format!(
         "Root=1-{secs:08x}-{};Parent={};Sampled=0",
         &r[..24],

@@ -131,6 +131,7 @@ pub(crate) struct State {
     pub(crate) cold_start: Option<Duration>,
     pub(crate) idle_since: Instant,
     pub(crate) invocations: u64,
+    pub(crate) memory: sys::MemoryMeter,
 }
 
 /// One sandbox.
@@ -248,14 +249,14 @@ impl Environment {
     }
 
     /// Max Memory Used, in MB, of all the environment's processes.
-    pub(crate) fn max_memory_mb(&self, st: &State) -> u64 {
-        let kib: u64 = st
+    pub(crate) fn max_memory_mb(&self, st: &mut State) -> u64 {
+        let roots: Vec<sys::Pid> = st
             .runtime_proc
             .iter()
             .chain(st.launched.iter())
-            .map(|p| sys::tree_peak_rss_kib(p.pid))
-            .sum();
-        kib.div_ceil(1024)
+            .map(|p| p.pid)
+            .collect();
+        st.memory.peak_kib(&roots).div_ceil(1024)
     }
 }
 

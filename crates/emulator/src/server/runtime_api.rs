@@ -257,7 +257,7 @@ async fn extension_next(env: Arc<Environment>, req: Request<Incoming>) -> Respon
         Err(e) => return api_error(&e),
     };
     let mut res = http::json(200, event);
-    let event_id = uuid::Uuid::new_v4().to_string();
+    let event_id = crate::ids::uuid().to_string();
     if let Ok(v) = HeaderValue::from_str(&event_id) {
         res.headers_mut().insert(ext_api::HDR_EVENT_IDENTIFIER, v);
     }

@@ -3,13 +3,13 @@
 //! to another Unix is contained in this module.
 
 mod inspect;
+mod memory;
 mod process;
 mod sockdiag;
 mod watchdog;
 
-pub(crate) use process::{
-    Exit, ProcessSpec, kill_group, settled_after_thaw, spawn, tree_peak_rss_kib,
-};
+pub(crate) use memory::MemoryMeter;
+pub(crate) use process::{Exit, ProcessSpec, kill_group, settled_after_thaw, spawn};
 pub(crate) use watchdog::Watchdog;
 
 pub use inspect::Holdings;

@@ -137,36 +137,6 @@ pub(crate) fn settled_after_thaw(pid: Pid) -> bool {
         .any(|t| state(t.path().join("stat")) == Some('T'))
 }
 
-/// Peak resident memory (VmHWM) of `pid` and all its descendants, in KiB: what "Max Memory Used"
-/// is made of. Processes that are gone count as zero.
-pub(crate) fn tree_peak_rss_kib(pid: Pid) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![pid];
-    // Bounded walk: a process tree larger than this is not a Lambda function.
-    let mut budget = 256;
-    while let Some(p) = stack.pop() {
-        if budget == 0 {
-            break;
-        }
-        budget -= 1;
-        total += peak_rss_kib(p).unwrap_or(0);
-        if let Ok(children) = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")) {
-            stack.extend(
-                children
-                    .split_ascii_whitespace()
-                    .filter_map(|c| c.parse::<Pid>().ok()),
-            );
-        }
-    }
-    total
-}
-
-fn peak_rss_kib(pid: Pid) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_ascii_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +151,6 @@ mod tests {
     fn reads_own_state_and_memory() {
         let me = std::process::id();
         assert!(matches!(proc_state(me), Some('R' | 'S')));
-        assert!(tree_peak_rss_kib(me) > 0);
         assert_eq!(proc_state(u32::MAX), None);
     }
 }
