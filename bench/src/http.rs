@@ -30,6 +30,15 @@ pub(crate) fn split_url(url: &str) -> Result<(SocketAddr, String), String> {
 
 /// POSTs `body` to `url` with `Connection: close` and reads the whole response.
 pub(crate) fn post(url: &str, body: &str, timeout: Duration) -> Result<Response, String> {
+    request("POST", url, body, timeout)
+}
+
+/// GETs `url` with `Connection: close` and reads the whole response.
+pub(crate) fn get(url: &str, timeout: Duration) -> Result<Response, String> {
+    request("GET", url, "", timeout)
+}
+
+fn request(method: &str, url: &str, body: &str, timeout: Duration) -> Result<Response, String> {
     let (addr, path) = split_url(url)?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .map_err(|e| format!("connecting to {addr}: {e}"))?;
@@ -40,7 +49,7 @@ pub(crate) fn post(url: &str, body: &str, timeout: Duration) -> Result<Response,
         .set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );

@@ -22,6 +22,8 @@ mod probe;
 mod procs;
 mod report;
 mod results;
+mod runtimes;
+mod runtimes_report;
 mod systems;
 mod table;
 mod wrk;
@@ -30,6 +32,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::machine::utc_now;
 
 use clap::Parser;
 
@@ -94,6 +98,14 @@ struct Args {
     /// Skip trying two simultaneous invokes on RIE.
     #[arg(long)]
     no_rie_probe: bool,
+    /// Instead of the matrix: compare the runtime clients `target/release/echo` (lambda-grace)
+    /// and `target/release/lr-echo` (lambda_runtime) under `grace serve` (uses --rounds,
+    /// --duration, --warmup, --cold-starts, --out, --no-write, --grace, --wrk).
+    #[arg(long = "runtimes")]
+    compare_runtimes: bool,
+    /// With --runtimes: cold starts timed per round and runtime.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    cold_starts: u32,
     /// Keep the scratch directory (every process's standard error, per cell) and print its path.
     #[arg(long)]
     keep_logs: bool,
@@ -117,6 +129,9 @@ fn run(mut args: Args) -> Result<(), String> {
     // Relative paths are relative to the repository root (scripts/bench.sh runs from there).
     let root = repo_root();
     std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
+    if args.compare_runtimes {
+        return compare_runtimes(&args, command);
+    }
     if args.c16 && !args.concurrency.contains(&16) {
         args.concurrency.push(16);
     }
@@ -186,6 +201,25 @@ fn run(mut args: Args) -> Result<(), String> {
         eprintln!("grace-bench: wrote {}", args.out.display());
     }
     Ok(())
+}
+
+/// `--runtimes`: lambda-grace against lambda_runtime (see [`runtimes`]).
+fn compare_runtimes(args: &Args, command: String) -> Result<(), String> {
+    let work = WorkDir::create(args.keep_logs)?;
+    let wrk = Wrk {
+        bin: args.wrk.clone(),
+        script: wrk::write_script(&work.0)?,
+        threads: 1,
+    };
+    let plan = runtimes::Plan {
+        rounds: args.rounds,
+        cold_starts: args.cold_starts,
+        warmup_s: args.warmup,
+        duration_s: args.duration,
+    };
+    let grace = existing(&args.grace, "grace (cargo build --release -p grace)")?;
+    let out = (!args.no_write).then_some(args.out.as_path());
+    runtimes_report::drive(&plan, &grace, &wrk, &work.0, out, command)
 }
 
 /// Runtime binaries as `(label, absolute path, description)`.
@@ -315,29 +349,6 @@ fn reproduce_command() -> String {
         };
     }
     cmd
-}
-
-/// `YYYY-MM-DD HH:MM UTC`, from the system clock.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
 }
 
 /// A scratch directory (wrk script, logs, cargo lambda's stub project), removed on drop unless

@@ -244,6 +244,16 @@ pub(crate) fn text(ctx: &Context, results: &Results) -> String {
 /// Replaces the generated section of `path` (or appends one; creates the file with a short
 /// header if missing).
 pub(crate) fn write(path: &Path, section: &str) -> Result<(), String> {
+    write_between(path, "<!-- grace-bench:begin", END, section)
+}
+
+/// Like [`write`], for the section from the line starting with `begin_key` to `end`.
+pub(crate) fn write_between(
+    path: &Path,
+    begin_key: &str,
+    end: &str,
+    section: &str,
+) -> Result<(), String> {
     let old = match fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -253,7 +263,7 @@ pub(crate) fn write(path: &Path, section: &str) -> Result<(), String> {
         }
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
     };
-    let new = splice(&old, section);
+    let new = splice(&old, begin_key, end, section);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     }
@@ -262,11 +272,10 @@ pub(crate) fn write(path: &Path, section: &str) -> Result<(), String> {
 
 /// `old` with the text from the begin marker's line to the end marker's line replaced by
 /// `section` (which ends with a newline); appended if there are no markers.
-fn splice(old: &str, section: &str) -> String {
-    let begin_key = "<!-- grace-bench:begin";
-    match (old.find(begin_key), old.find(END)) {
+fn splice(old: &str, begin_key: &str, end: &str, section: &str) -> String {
+    match (old.find(begin_key), old.find(end)) {
         (Some(b), Some(e)) if e > b => {
-            let after = &old[e + END.len()..];
+            let after = &old[e + end.len()..];
             let after = after.strip_prefix('\n').unwrap_or(after);
             format!("{}{section}{after}", &old[..b])
         }
@@ -317,12 +326,17 @@ mod tests {
     #[test]
     fn splice_keeps_hand_written_text() {
         let old = format!("# T\n\nintro\n\n{BEGIN}\nold table\n{END}\n\nfooter\n");
-        let new = splice(&old, &format!("{BEGIN}\nnew\n{END}\n"));
+        let new = splice(
+            &old,
+            "<!-- grace-bench:begin",
+            END,
+            &format!("{BEGIN}\nnew\n{END}\n"),
+        );
         assert_eq!(
             new,
             format!("# T\n\nintro\n\n{BEGIN}\nnew\n{END}\n\nfooter\n")
         );
-        let appended = splice("# T\nintro\n", "S\n");
+        let appended = splice("# T\nintro\n", "<!-- grace-bench:begin", END, "S\n");
         assert_eq!(appended, "# T\nintro\n\nS\n");
     }
 

@@ -1,0 +1,342 @@
+//! `grace-bench --runtimes`: two runtime clients serving the same echo function under the same
+//! emulator (`grace serve --no-freeze --concurrency 1`), in one run, alternating A B, B A, …
+//!
+//! Per round and runtime, on a fresh `grace serve`:
+//! 1. **Spawn → first /next**: K cold starts (`POST /grace/v1/shutdown`, then an invoke); from
+//!    `GET /grace/v1/events`, `runtime_ready.time_us − process_start.time_us` (role `runtime`) of
+//!    each of those environments.
+//! 2. **CPU per invoke**: on the environment left by the last cold start, a wrk warm-up, then wrk
+//!    at concurrency 1 for D seconds; the runtime process's utime + stime (/proc/PID/stat)
+//!    before and after, divided by the 2xx responses.
+//! 3. **Peak RSS**: VmHWM of that runtime process (/proc/PID/status) before the warm-up (after
+//!    one invoke: equal work) and after the wrk run (its growth per invoke: both clients'
+//!    RSS grows with the invokes served, so the figure after a timed run is not equal work).
+//!
+//! The stripped binary size is the file's size. The report is [`crate::runtimes_report`].
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cpu;
+use crate::http;
+use crate::matrix::Variant;
+use crate::procs;
+use crate::results::median;
+use crate::systems::{self, Paths, System};
+use crate::wrk::Wrk;
+
+/// The two runtimes compared: label, binary under the repository root, client crate (for its
+/// version in Cargo.lock), and the package that builds it. The first is ours.
+pub(crate) const PAIR: [(&str, &str, &str, &str); 2] = [
+    (
+        "echo",
+        "target/release/echo",
+        "lambda-grace",
+        "example-echo",
+    ),
+    (
+        "lr-echo",
+        "target/release/lr-echo",
+        "lambda_runtime",
+        "grace-peer-fixtures",
+    ),
+];
+
+/// What one round measured for one runtime.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Round {
+    /// Spawn → first /next of each cold start, microseconds.
+    pub(crate) ready_us: Vec<f64>,
+    /// Runtime CPU per 2xx invoke, microseconds.
+    pub(crate) cpu_us: Option<f64>,
+    /// The emulator's CPU per invoke over the same window, microseconds (for context).
+    pub(crate) emulator_cpu_us: Option<f64>,
+    /// VmHWM of the runtime process after the wrk run, kB.
+    pub(crate) hwm_kb: Option<u64>,
+    /// VmHWM of the same process before the warm-up (after its one cold-start invoke), kB.
+    pub(crate) hwm_start_kb: Option<u64>,
+    /// 2xx invokes per second in the wrk run.
+    pub(crate) ok_rps: f64,
+    /// 2xx responses in the wrk run.
+    pub(crate) ok: u64,
+    /// 2xx responses since `hwm_start_kb` (warm-up and wrk run).
+    pub(crate) total_ok: u64,
+    /// Errors (non-2xx, socket errors) in the wrk run.
+    pub(crate) errors: u64,
+    /// What went wrong, if anything.
+    pub(crate) notes: Vec<String>,
+}
+
+/// One runtime's rounds.
+#[derive(Debug, Clone)]
+pub(crate) struct Runtime {
+    pub(crate) label: String,
+    pub(crate) path: PathBuf,
+    /// e.g. `lambda_runtime 1.5.0`.
+    pub(crate) client: String,
+    pub(crate) size_bytes: u64,
+    pub(crate) rounds: Vec<Round>,
+}
+
+impl Runtime {
+    /// Median of the per-round figure `f` (rounds without it are skipped).
+    pub(crate) fn median_of(&self, f: impl Fn(&Round) -> Option<f64>) -> Option<f64> {
+        median(self.rounds.iter().filter_map(f).collect())
+    }
+
+    /// Median over every cold start of every round, microseconds.
+    pub(crate) fn ready_median_us(&self) -> Option<f64> {
+        median(
+            self.rounds
+                .iter()
+                .flat_map(|r| r.ready_us.iter().copied())
+                .collect(),
+        )
+    }
+}
+
+/// How the comparison runs.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) rounds: u32,
+    pub(crate) cold_starts: u32,
+    pub(crate) warmup_s: u64,
+    pub(crate) duration_s: u64,
+}
+
+/// The runtimes of [`PAIR`], checked to exist, with their client versions from `lock`.
+pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>, String> {
+    PAIR.iter()
+        .map(|(label, path, krate, package)| {
+            let abs = fs::canonicalize(path).map_err(|e| {
+                format!("{path}: {e} (cargo build --release --locked -p {package})")
+            })?;
+            let size_bytes = fs::metadata(&abs)
+                .map_err(|e| format!("{path}: {e}"))?
+                .len();
+            let client = match crate::machine::locked_version(lock, krate) {
+                Some(v) => format!("{krate} {v}"),
+                None => (*krate).to_owned(),
+            };
+            Ok(Runtime {
+                label: (*label).to_owned(),
+                path: abs,
+                client,
+                size_bytes,
+                rounds: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// Runs every round, alternating the runtimes (order reversed every other round).
+pub(crate) fn run(
+    plan: &Plan,
+    runtimes: &mut [Runtime],
+    paths: &Paths,
+    wrk: &Wrk,
+) -> Result<(), String> {
+    for round in 1..=plan.rounds {
+        let mut order: Vec<usize> = (0..runtimes.len()).collect();
+        if round % 2 == 0 {
+            order.reverse();
+        }
+        for i in order {
+            let rt = &mut runtimes[i];
+            eprint!(
+                "grace-bench: round {round}/{}: {} … ",
+                plan.rounds, rt.label
+            );
+            let tag = format!("r{round}-{}", rt.label);
+            let r = measure(plan, &rt.path, paths, wrk, &tag);
+            procs::Interrupt::check()?;
+            let mut r = r.unwrap_or_else(|e| Round {
+                notes: vec![e],
+                ..Round::default()
+            });
+            for o in procs::sweep_orphans() {
+                r.notes.push(format!("left behind and killed: {o}"));
+            }
+            eprintln!(
+                "first /next {} ms, CPU {} µs/invoke, VmHWM {} kB, {:.0} invokes/s{}",
+                median(r.ready_us.clone()).map_or("?".into(), |v| format!("{:.2}", v / 1e3)),
+                r.cpu_us.map_or("?".into(), |v| format!("{v:.1}")),
+                r.hwm_kb.map_or("?".into(), |v| v.to_string()),
+                r.ok_rps,
+                if r.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.notes.join("; "))
+                }
+            );
+            rt.rounds.push(r);
+        }
+    }
+    Ok(())
+}
+
+/// One round of one runtime on a fresh `grace serve` (always stopped before returning).
+fn measure(
+    plan: &Plan,
+    runtime: &Path,
+    paths: &Paths,
+    wrk: &Wrk,
+    tag: &str,
+) -> Result<Round, String> {
+    let v = Variant {
+        system: System::Grace,
+        runtime_procs: 1,
+    };
+    let mut running = systems::start(v, 1, runtime, paths, tag)?;
+    let mut round = Round::default();
+    let outcome = measure_on(plan, &running.url, running.pids().0, wrk, &mut round)
+        .and_then(|()| running.check_alive());
+    if let Err(e) = outcome {
+        round.notes.push(format!("{e}\n{}", running.log_tails()));
+    }
+    round.notes.extend(running.stop());
+    Ok(round)
+}
+
+fn measure_on(
+    plan: &Plan,
+    url: &str,
+    emulator: Vec<i32>,
+    wrk: &Wrk,
+    round: &mut Round,
+) -> Result<(), String> {
+    let base = url
+        .split("/2015-03-31/")
+        .next()
+        .ok_or("no base URL")?
+        .to_owned();
+    let t = Duration::from_secs(10);
+    let mut envs = Vec::new();
+    for _ in 0..plan.cold_starts {
+        let r = http::post(&format!("{base}/grace/v1/shutdown"), "", t)?;
+        if r.status != 200 {
+            return Err(format!("POST /grace/v1/shutdown: HTTP {}", r.status));
+        }
+        http::wait_echo(url, Duration::from_secs(30))?;
+        envs.push(current_env(&base)?.0);
+        procs::Interrupt::check()?;
+    }
+    let events = get_json(&format!("{base}/grace/v1/events"))?;
+    round.ready_us = ready_times(&events, &envs)?;
+
+    let (_, pid) = current_env(&base)?;
+    round.hwm_start_kb = vm_hwm_kb(pid);
+    let warm = wrk.run(url, 1, plan.warmup_s)?;
+    let before = cpu::snapshot(&emulator, &[pid]);
+    let s = wrk.run(url, 1, plan.duration_s)?;
+    let after = cpu::snapshot(&emulator, &[pid]);
+    round.hwm_kb = vm_hwm_kb(pid);
+    let (_, pid_after) = current_env(&base)?;
+    if pid_after != pid {
+        round
+            .notes
+            .push(format!("runtime pid changed {pid} → {pid_after}"));
+    }
+    round.ok = s.requests.saturating_sub(s.non_2xx);
+    round.total_ok = round.ok + warm.requests.saturating_sub(warm.non_2xx);
+    round.errors = s.errors();
+    round.ok_rps = s.ok_rps();
+    if let Some(c) = cpu::per_invoke(&before, &after, round.ok) {
+        round.cpu_us = Some(c.runtime_us);
+        round.emulator_cpu_us = Some(c.emulator_us);
+    }
+    Ok(())
+}
+
+fn get_json(url: &str) -> Result<Value, String> {
+    let r = http::get(url, Duration::from_secs(10))?;
+    if r.status != 200 {
+        return Err(format!("GET {url}: HTTP {}", r.status));
+    }
+    serde_json::from_slice(&r.body).map_err(|e| format!("GET {url}: {e}"))
+}
+
+/// The single environment's id and runtime pid, from `GET /grace/v1/environments`.
+fn current_env(base: &str) -> Result<(u64, i32), String> {
+    let envs = get_json(&format!("{base}/grace/v1/environments"))?;
+    let list = envs.as_array().ok_or("environments: not a list")?;
+    let [env] = list.as_slice() else {
+        return Err(format!("expected 1 environment, got {}", list.len()));
+    };
+    let id = env["id"].as_u64().ok_or("environment without id")?;
+    let pid = env["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["role"] == "runtime")
+        .and_then(|p| p["pid"].as_i64())
+        .ok_or("environment without a runtime pid")?;
+    Ok((id, i32::try_from(pid).map_err(|e| e.to_string())?))
+}
+
+/// `runtime_ready − process_start` (role runtime) of each environment in `envs`, microseconds.
+pub(crate) fn ready_times(events: &Value, envs: &[u64]) -> Result<Vec<f64>, String> {
+    let list = events.as_array().ok_or("events: not a list")?;
+    let time_of = |env: u64, kind: &str| {
+        list.iter()
+            .find(|e| {
+                e["env"].as_u64() == Some(env)
+                    && e["type"] == kind
+                    && (kind != "process_start" || e["role"] == "runtime")
+            })
+            .and_then(|e| e["time_us"].as_i64())
+    };
+    envs.iter()
+        .map(
+            |&env| match (time_of(env, "process_start"), time_of(env, "runtime_ready")) {
+                (Some(s), Some(r)) => Ok((r - s) as f64),
+                _ => Err(format!(
+                    "events of environment {env}: no process_start/runtime_ready"
+                )),
+            },
+        )
+        .collect()
+}
+
+/// `VmHWM` of `pid` in kB, from /proc/PID/status.
+fn vm_hwm_kb(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_hwm(&status)
+}
+
+fn parse_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_from_events() {
+        let events: Value = serde_json::from_str(
+            r#"[{"env":1,"type":"process_start","role":"runtime","time_us":100},
+                {"env":1,"type":"runtime_ready","time_us":2600},
+                {"env":2,"type":"process_start","role":"extension","time_us":3000},
+                {"env":2,"type":"process_start","role":"runtime","time_us":3100},
+                {"env":2,"type":"runtime_ready","time_us":4100}]"#,
+        )
+        .unwrap();
+        assert_eq!(ready_times(&events, &[1, 2]).unwrap(), vec![2500.0, 1000.0]);
+        assert!(ready_times(&events, &[3]).is_err());
+    }
+
+    #[test]
+    fn hwm() {
+        let s = "Name:\techo\nVmPeak:\t  10 kB\nVmHWM:\t    2900 kB\nVmRSS:\t 2800 kB\n";
+        assert_eq!(parse_hwm(s), Some(2900));
+        assert_eq!(parse_hwm("Name:\tx\n"), None);
+    }
+}
