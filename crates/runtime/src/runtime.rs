@@ -170,11 +170,11 @@ impl Runtime {
     /// Whether to export each invocation's trace header as `_X_AMZN_TRACE_ID` (default: yes,
     /// as the platform asks of custom runtimes; the AWS SDKs and X-Ray read it).
     ///
-    /// Two costs come with it, as with every runtime that uses `setenv`: it races with threads
-    /// that read the environment at the same moment, and glibc keeps every distinct value it
-    /// was given for the life of the process (about 140 bytes per invocation, measured: 14 MB
-    /// per 100,000 invocations). Turn it off if the function has such threads, or does not
-    /// propagate traces and lives through very many invocations.
+    /// The variable is one environment entry owned by the runtime and rewritten in place at
+    /// each invocation, so it costs no memory per invocation (runtimes that call `setenv` each
+    /// time, as `lambda_runtime` does, keep every value: about 140 bytes per invocation). Like
+    /// any change to the environment, it races with a thread that reads the environment at the
+    /// same moment; turn it off if the function has such threads.
     pub fn export_trace_id(mut self, on: bool) -> Self {
         self.settings.export_trace_id = on;
         self
