@@ -298,3 +298,46 @@ fn registration_limits_are_enforced_during_init() {
     let answer = pending.join().unwrap();
     assert_eq!(answer.json()["errorType"], "Sandbox.Timedout");
 }
+
+#[test]
+fn an_extension_that_crashes_resets_the_environment() {
+    let layer = crate::util::workspace_root().join("tests/fixtures/layers/crasher");
+    let s = Serve::testfn("crashy-ext", &["--layer", layer.to_str().unwrap()], &[]);
+    let first = s.invoke("crashy-ext", r#"{"headers":true}"#);
+    assert_eq!(first.status, 200, "{}", first.text());
+    let pid = first.json()["pid"].as_u64().unwrap();
+    assert!(s.wait_stdout("[crasher] got INVOKE, crashing", Duration::from_secs(3)));
+    // The crash resets the environment (reason failure); the next invoke gets a fresh one.
+    assert!(poll_until(Duration::from_secs(5), || s
+        .events()
+        .iter()
+        .any(
+            |e| e["type"] == "shutdown_start" && e["reason"] == "failure"
+        )));
+    assert!(s.events().iter().any(|e| e["type"] == "process_exit"
+        && e["role"] == "extension"
+        && e["exit"] == "exit status 3"
+        && e["during_shutdown"] == false));
+    let next = s.invoke("crashy-ext", r#"{"headers":true}"#);
+    assert_eq!(next.status, 200, "{}", next.text());
+    assert_ne!(
+        next.json()["pid"].as_u64().unwrap(),
+        pid,
+        "a new environment after the reset"
+    );
+    // Negative control: with the recorder extension (which does not crash) the environment is reused.
+    let out = temp_dir("no-crash").join("r.jsonl");
+    let env = format!("RECORDER_OUT={}", out.display());
+    let s = Serve::testfn(
+        "steady",
+        &["--layer", recorder_layer().to_str().unwrap()],
+        &[&env],
+    );
+    let a = s.invoke("steady", r#"{"headers":true}"#).json()["pid"]
+        .as_u64()
+        .unwrap();
+    let b = s.invoke("steady", r#"{"headers":true}"#).json()["pid"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(a, b);
+}
