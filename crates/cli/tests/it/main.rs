@@ -13,5 +13,6 @@ mod emulator;
 mod examples;
 mod extension_client;
 mod extensions;
+mod peers;
 mod runtime;
 mod template;
