@@ -10,7 +10,7 @@
 //! - at SIGTERM it cancels a [`CancellationToken`] and runs the shutdown hooks in reverse order
 //!   of registration, each bounded by what is left of the budget (450 ms by default: the
 //!   platform's 500 ms minus a margin), then prints one report line and `run` returns; no
-//!   `process::exit` anywhere: `main` ends;
+//!   exit call anywhere: `main` ends;
 //! - SIGTERM while a handler runs (the platform resets the environment after a timeout or a
 //!   crash): the handler keeps being polled until the budget ends (its answer is not posted:
 //!   the invocation has already failed), then the hooks run with what is left;

@@ -4,14 +4,17 @@
 //! All state sits behind one short-held mutex; nothing awaits while holding it. Side effects
 //! that involve other parts (handing the environment back to the pool) happen after unlocking.
 //!
-//! Modules: [`extensions`] (registrations and their events), [`init`] (cold start), [`invoke`]
-//! (one invocation, its completion and timeout), [`shutdown`] (the SIGTERM → SHUTDOWN → SIGKILL
-//! sequence and process exits).
+//! Modules: [`extensions`] (registrations and their events), [`init`] (cold start), [`vars`]
+//! (the processes' environment variables), [`invoke`] (one invocation, its completion and
+//! timeout), [`answers`] (the runtime's `/next`, `/response` and `/error`), [`shutdown`] (the
+//! SIGTERM → SHUTDOWN → SIGKILL sequence and process exits).
 
+mod answers;
 mod extensions;
 mod init;
 mod invoke;
 mod shutdown;
+mod vars;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
