@@ -14,7 +14,7 @@ set -euo pipefail
 
 SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
-APT_PACKAGES=(wrk postgresql procps chromium)
+APT_PACKAGES=(wrk postgresql procps chromium nginx)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEPS="$ROOT/.deps"

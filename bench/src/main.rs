@@ -15,9 +15,13 @@
 //! Run it with `scripts/bench.sh [ARGS]`, which installs the peers and builds the binaries.
 
 mod cpu;
+mod floor;
 mod http;
+mod lifecycle;
+mod lifecycle_report;
 mod machine;
 mod matrix;
+mod modes;
 mod probe;
 mod procs;
 mod report;
@@ -31,13 +35,13 @@ mod wrk;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::machine::utc_now;
 
 use clap::Parser;
 
 use crate::matrix::Plan;
+use crate::modes::WorkDir;
 use crate::report::Context;
 use crate::systems::{Paths, System};
 use crate::wrk::Wrk;
@@ -106,6 +110,24 @@ struct Args {
     /// With --runtimes: cold starts timed per round and runtime.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     cold_starts: u32,
+    /// Instead of the matrix: the floor `wrk → nginx (proxy) → nginx` against the echo systems at
+    /// concurrency 1 and 16 (uses --rounds, --duration).
+    #[arg(long)]
+    floor: bool,
+    /// The nginx binary (--floor).
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    nginx: PathBuf,
+    /// Instead of the matrix: cold start, freeze/thaw, idle memory, 100k invokes, shutdown.
+    #[arg(long)]
+    lifecycle: bool,
+    /// With --lifecycle: sequential invokes per freeze/thaw round; pause before each (ms);
+    /// spin-downs timed per runtime.
+    #[arg(long, default_value_t = 200)]
+    invokes: u32,
+    #[arg(long, default_value_t = 20)]
+    pause_ms: u64,
+    #[arg(long, default_value_t = 10)]
+    shutdowns: u32,
     /// Keep the scratch directory (every process's standard error, per cell) and print its path.
     #[arg(long)]
     keep_logs: bool,
@@ -131,6 +153,9 @@ fn run(mut args: Args) -> Result<(), String> {
     std::env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
     if args.compare_runtimes {
         return compare_runtimes(&args, command);
+    }
+    if args.floor || args.lifecycle {
+        return modes::drive(&args, command);
     }
     if args.c16 && !args.concurrency.contains(&16) {
         args.concurrency.push(16);
@@ -349,34 +374,4 @@ fn reproduce_command() -> String {
         };
     }
     cmd
-}
-
-/// A scratch directory (wrk script, logs, cargo lambda's stub project), removed on drop unless
-/// kept.
-#[derive(Debug)]
-struct WorkDir(PathBuf, bool);
-
-impl WorkDir {
-    fn create(keep: bool) -> Result<Self, String> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!("grace-bench-{}-{nanos}", std::process::id()));
-        fs::create_dir_all(dir.join("logs"))
-            .map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        Ok(Self(dir, keep))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if self.1 {
-            eprintln!(
-                "grace-bench: logs kept in {}",
-                self.0.join("logs").display()
-            );
-        } else {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 }

@@ -251,7 +251,7 @@ fn measure_on(
     Ok(())
 }
 
-fn get_json(url: &str) -> Result<Value, String> {
+pub(crate) fn get_json(url: &str) -> Result<Value, String> {
     let r = http::get(url, Duration::from_secs(10))?;
     if r.status != 200 {
         return Err(format!("GET {url}: HTTP {}", r.status));
@@ -260,7 +260,7 @@ fn get_json(url: &str) -> Result<Value, String> {
 }
 
 /// The single environment's id and runtime pid, from `GET /grace/v1/environments`.
-fn current_env(base: &str) -> Result<(u64, i32), String> {
+pub(crate) fn current_env(base: &str) -> Result<(u64, i32), String> {
     let envs = get_json(&format!("{base}/grace/v1/environments"))?;
     let list = envs.as_array().ok_or("environments: not a list")?;
     let [env] = list.as_slice() else {

@@ -112,6 +112,15 @@ impl Running {
         notes
     }
 
+    /// `http://HOST:PORT` of the invoke URL (grace's control API lives there too).
+    pub(crate) fn base(&self) -> String {
+        self.url
+            .split("/2015-03-31/")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Process ids: `(emulator processes, runtime processes started by the harness)`.
     pub(crate) fn pids(&self) -> (Vec<i32>, Vec<i32>) {
         let ids = |ps: &[Proc]| ps.iter().filter_map(Proc::id).collect::<Vec<_>>();
@@ -186,6 +195,21 @@ fn start_grace(
     paths: &Paths,
     tag: &str,
 ) -> Result<Running, String> {
+    let mut args = vec!["--concurrency".to_owned(), c.to_string()];
+    if system == System::Grace {
+        args.push("--no-freeze".into());
+    }
+    start_grace_with(paths, runtime, &args, tag)
+}
+
+/// `grace serve --listen 127.0.0.1:PORT --name echo ARGS… -- RUNTIME`, once it listens (no
+/// invoke is made).
+pub(crate) fn start_grace_with(
+    paths: &Paths,
+    runtime: &Path,
+    args: &[String],
+    tag: &str,
+) -> Result<Running, String> {
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "grace")?;
     let mut cmd = Command::new(&paths.grace);
@@ -196,11 +220,7 @@ fn start_grace(
         "--name",
         GRACE_FUNCTION,
     ]);
-    if system == System::Grace {
-        cmd.arg("--no-freeze");
-    }
-    cmd.args(["--concurrency", &c.to_string(), "--"])
-        .arg(runtime);
+    cmd.args(args).arg("--").arg(runtime);
     cmd.stdout(Stdio::null()).stderr(file);
     let mut proc = Proc::spawn("grace serve", &mut cmd)?;
     // Ready when it prints "grace serve: listening on http://ADDR (functions: echo)".
