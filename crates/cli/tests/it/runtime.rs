@@ -471,3 +471,51 @@ fn log_lines_carry_the_request_id_and_the_trace_id_is_exported() {
     );
     assert!(serde_json::from_str::<serde_json::Value>(line).is_err());
 }
+
+/// lambda-grace's streamed response, through `grace serve`, to the caller: the chunks arrive as
+/// they are produced, and an error after them arrives in the HTTP trailers.
+#[test]
+fn a_streamed_response_reaches_the_caller_as_it_is_produced_with_error_trailers() {
+    use std::io::{Read, Write};
+    let bin = crate::util::workspace_bin("stream");
+    let s = crate::util::Serve::start(&["--name", "stream", "--", bin.to_str().unwrap()]);
+    let payload = r#"{"chunks":3,"pause_ms":300,"fail":"late failure"}"#;
+    let mut conn = std::net::TcpStream::connect(&s.addr).unwrap();
+    let started = std::time::Instant::now();
+    write!(
+        conn,
+        "POST /2015-03-31/functions/stream/invocations HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .unwrap();
+    let (mut raw, mut buf, mut first) = (Vec::new(), [0u8; 4096], None);
+    loop {
+        let n = conn.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first.is_none() && String::from_utf8_lossy(&raw).contains("chunk-1") {
+            first = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let text = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(
+        first.expect("first chunk") + std::time::Duration::from_millis(400) < total,
+        "streamed, not buffered"
+    );
+    assert!(text.contains("chunk-3"), "{text}");
+    assert!(
+        text.contains("lambda-runtime-function-error-type: stream.failed"),
+        "{text}"
+    );
+    assert!(s.wait_stdout(
+        "Error Type: Stream.Failed",
+        std::time::Duration::from_secs(2)
+    ));
+    // Negative control: without `fail`, the stream ends cleanly.
+    let a = s.invoke("stream", r#"{"chunks":2}"#);
+    assert_eq!(a.text(), "chunk-1\nchunk-2\n");
+    assert!(a.header("x-amz-function-error").is_none());
+}
