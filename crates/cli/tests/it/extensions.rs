@@ -341,3 +341,86 @@ fn an_extension_that_crashes_resets_the_environment() {
         .unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_logs_api_subscriber_gets_the_logs_api_records() {
+    let out = temp_dir("logs-api").join("records.jsonl");
+    let env = format!("RECORDER_OUT={}", out.display());
+    let s = Serve::testfn(
+        "logged",
+        &["--layer", recorder_layer().to_str().unwrap()],
+        &[&env, "RECORDER_API=logs"],
+    );
+    let ok = s.invoke("logged", r#"{"log":"via the logs api"}"#);
+    let id = ok.header("x-amzn-requestid").unwrap().to_owned();
+    let crash = s.invoke("logged", r#"{"crash":3}"#);
+    assert_eq!(crash.json()["errorType"], "Runtime.ExitError");
+    s.spin_down(None);
+    assert!(s.wait_stdout("[recorder] subscribed status=200", Duration::from_secs(1)));
+    let records: Vec<serde_json::Value> = read_jsonl(&out)
+        .into_iter()
+        .filter_map(|l| l.get("telemetry").cloned())
+        .collect();
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "platform.logsSubscription",
+        "platform.start",
+        "platform.end",
+        "platform.report",
+        "platform.fault",
+        "function",
+    ] {
+        assert!(types.contains(&t), "{t} missing from {types:?}");
+    }
+    // The Telemetry API's own records are not the Logs API's.
+    for t in [
+        "platform.initStart",
+        "platform.initReport",
+        "platform.telemetrySubscription",
+    ] {
+        assert!(
+            !types.contains(&t),
+            "{t} should not reach a Logs API subscriber: {types:?}"
+        );
+    }
+    let end = records
+        .iter()
+        .find(|r| r["type"] == "platform.end")
+        .unwrap();
+    assert_eq!(end["record"]["requestId"], id.as_str());
+    let fault = records
+        .iter()
+        .find(|r| r["type"] == "platform.fault")
+        .unwrap();
+    assert!(
+        fault["record"]
+            .as_str()
+            .unwrap()
+            .contains("Runtime exited with error: exit status 3")
+    );
+    // Negative control: a Telemetry API subscriber gets initStart and no platform.end.
+    let out = temp_dir("telemetry-api").join("records.jsonl");
+    let env = format!("RECORDER_OUT={}", out.display());
+    let s = Serve::testfn(
+        "telemetered",
+        &["--layer", recorder_layer().to_str().unwrap()],
+        &[&env],
+    );
+    s.invoke("telemetered", "{}");
+    s.spin_down(None);
+    let types: Vec<String> = read_jsonl(&out)
+        .into_iter()
+        .filter_map(|l| {
+            l.get("telemetry")
+                .and_then(|r| r["type"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert!(
+        types.contains(&"platform.initStart".to_owned())
+            && !types.contains(&"platform.end".to_owned()),
+        "{types:?}"
+    );
+}

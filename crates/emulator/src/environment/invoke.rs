@@ -309,6 +309,8 @@ impl Environment {
         let max_memory_mb = self.max_memory_mb(st);
         let id = &inv.request_id;
         self.log.platform(&format!("END RequestId: {id}"));
+        self.telemetry
+            .logs_api("platform.end", || serde_json::json!({ "requestId": **id }));
         let report = Report {
             request_id: id,
             duration,
@@ -369,8 +371,10 @@ impl Environment {
         }
         let id = Arc::clone(&inv.request_id);
         self.drain_logs(st);
-        self.log
-            .platform(&format!("RequestId: {id} Error: {message}"));
+        let fault = format!("RequestId: {id} Error: {message}");
+        self.log.platform(&fault);
+        self.telemetry
+            .logs_api("platform.fault", || serde_json::json!(fault));
         self.finish(st, Some("error"), Some(error_type.to_owned()));
     }
 

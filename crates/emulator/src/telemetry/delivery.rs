@@ -30,6 +30,7 @@ const ATTEMPTS: u32 = 5;
 #[derive(Debug)]
 pub(crate) struct Subscriber {
     pub(crate) name: String,
+    api: super::Api,
     sub: Subscription,
     queue: Mutex<Queue>,
     wake: Notify,
@@ -49,9 +50,10 @@ struct Queue {
 }
 
 impl Subscriber {
-    pub(crate) fn start(name: String, sub: Subscription) -> Arc<Self> {
+    pub(crate) fn start(name: String, api: super::Api, sub: Subscription) -> Arc<Self> {
         let s = Arc::new(Self {
             name,
+            api,
             sub,
             queue: Mutex::new(Queue::default()),
             wake: Notify::new(),
@@ -84,7 +86,7 @@ impl Subscriber {
 
     /// Buffers a record if this subscriber wants its kind.
     pub(crate) fn push(&self, record: &Record) {
-        if !self.sub.wants(record.kind) {
+        if !self.sub.wants(record.kind) || record.only.is_some_and(|api| api != self.api) {
             return;
         }
         let mut q = self.lock();

@@ -36,6 +36,8 @@ pub(crate) enum Kind {
 pub(crate) struct Record {
     kind: Kind,
     json: Bytes,
+    /// A record only one of the two APIs has (`None`: both).
+    only: Option<Api>,
 }
 
 /// The telemetry of one environment.
@@ -89,7 +91,7 @@ impl Hub {
         }
         // Subscribing again replaces the earlier subscription (the Logs API is idempotent).
         st.subscribers.retain(|s| s.name != name);
-        let subscriber = Subscriber::start(name.to_owned(), sub);
+        let subscriber = Subscriber::start(name.to_owned(), api, sub);
         for record in st.backlog.iter().flatten() {
             subscriber.push(record);
         }
@@ -126,6 +128,20 @@ impl Hub {
         self.push(Record {
             kind: Kind::Platform,
             json: Bytes::from(json.to_string()),
+            only: only_in(kind),
+        });
+    }
+
+    /// Records a platform event of the Logs API only (`platform.end`, `platform.fault`).
+    pub(crate) fn logs_api(&self, kind: &str, record: impl FnOnce() -> Value) {
+        if !self.active.load(Ordering::Acquire) {
+            return;
+        }
+        let json = json!({ "time": now(), "type": kind, "record": record() });
+        self.push(Record {
+            kind: Kind::Platform,
+            json: Bytes::from(json.to_string()),
+            only: Some(Api::Logs),
         });
     }
 
@@ -142,6 +158,7 @@ impl Hub {
         self.push(Record {
             kind,
             json: Bytes::from(json.to_string()),
+            only: None,
         });
     }
 
@@ -169,6 +186,19 @@ impl Hub {
         for s in self.lock().subscribers.drain(..) {
             s.stop();
         }
+    }
+}
+
+/// Which API a platform record belongs to: the init records and `telemetrySubscription` are
+/// the Telemetry API's (§3.3), `logsSubscription` the Logs API's (§3.4); the rest both have.
+fn only_in(kind: &str) -> Option<Api> {
+    match kind {
+        "platform.initStart"
+        | "platform.initRuntimeDone"
+        | "platform.initReport"
+        | "platform.telemetrySubscription" => Some(Api::Telemetry),
+        "platform.logsSubscription" => Some(Api::Logs),
+        _ => None,
     }
 }
 
