@@ -159,6 +159,7 @@ pub(crate) fn drive(
     let load = crate::machine::load_average();
     let mut md = String::new();
     let mut text = String::new();
+    let mut notes = Vec::new();
     for c in [1, 16] {
         let list = cells(c, &lr, &echo);
         let mut samples: Vec<Vec<Option<Sample>>> = vec![Vec::new(); list.len()];
@@ -186,40 +187,20 @@ pub(crate) fn drive(
                 }
                 match &r {
                     Ok(s) => eprintln!("{:.0}/s, p99 {}", s.ok_rps(), micros(s.p99_us)),
-                    Err(e) => eprintln!("FAILED: {e}"),
+                    Err(e) => {
+                        eprintln!("FAILED: {e}");
+                        let e = e.lines().next().unwrap_or_default();
+                        notes.push(format!(
+                            "c={c} {} round {}: {e}",
+                            list[i].label(),
+                            round + 1
+                        ));
+                    }
                 }
                 samples[i].push(r.ok().filter(|s| s.errors() == 0));
             }
         }
-        let mut t = Table::new(&[
-            "c",
-            "system · runtime",
-            "requests/s",
-            "p50",
-            "p99",
-            "÷ floor (invokes/s)",
-        ]);
-        for (i, cell) in list.iter().enumerate() {
-            let m = |f: fn(&Sample) -> f64| median(samples[i].iter().flatten().map(f).collect());
-            let ratio = median(
-                (0..rounds as usize)
-                    .filter_map(|r| {
-                        Some(
-                            samples[i].get(r)?.as_ref()?.ok_rps()
-                                / samples[0].get(r)?.as_ref()?.ok_rps(),
-                        )
-                    })
-                    .collect(),
-            );
-            t.rows.push(vec![
-                c.to_string(),
-                cell.label(),
-                m(Sample::ok_rps).map_or("?".into(), |v| format!("{v:.0}")),
-                m(|s| s.p50_us).map_or("?".into(), micros),
-                m(|s| s.p99_us).map_or("?".into(), micros),
-                ratio.map_or("?".into(), |r| format!("{:.0} %", r * 100.0)),
-            ]);
-        }
+        let t = table(c, &list, &samples);
         md += &t.markdown();
         md += "\n";
         text += &t.text();
@@ -231,10 +212,15 @@ pub(crate) fn drive(
          cells rotating within a round. The floor is `wrk → nginx (proxy_pass, keep-alive upstream) → \
          nginx (return 200 with the echo body)`, one nginx master with `worker_processes auto` (one worker per core) serving both \
          (config written to the scratch directory, `daemon off`, 127.0.0.1 only). *÷ floor*: median \
-         over rounds of the cell's invokes/s divided by the floor's in the same round.\n\n{md}{END}\n",
+         over rounds of the cell's invokes/s divided by the floor's in the same round; *grace ÷ this*: \
+         the same for `grace serve --no-freeze` (and with freeze) serving the same runtime, divided by the row's.\n\n{md}{}{END}\n",
         crate::machine::Machine::describe().line(),
         crate::machine::load_average(),
         nginx_version(nginx),
+        notes
+            .iter()
+            .map(|n| format!("- failed: {n}\n"))
+            .collect::<String>(),
     );
     println!("\n{text}");
     if let Some(out) = out {
@@ -242,6 +228,58 @@ pub(crate) fn drive(
         eprintln!("grace-bench: wrote {}", out.display());
     }
     Ok(())
+}
+
+/// Median over rounds of `a`'s invokes/s ÷ `b`'s (rounds where both were measured).
+fn ratio(a: &[Option<Sample>], b: &[Option<Sample>]) -> Option<f64> {
+    median(
+        a.iter()
+            .zip(b)
+            .filter_map(|(x, y)| Some(x.as_ref()?.ok_rps() / y.as_ref()?.ok_rps()))
+            .collect(),
+    )
+}
+
+/// The table of one concurrency: medians, ÷ floor, and grace's ratios to each row.
+fn table(c: u32, list: &[Cell], samples: &[Vec<Option<Sample>>]) -> Table {
+    let mut t = Table::new(&[
+        "c",
+        "system · runtime",
+        "invokes/s",
+        "p50",
+        "p99",
+        "÷ floor",
+        "grace ÷ this",
+        "grace (freeze) ÷ this",
+    ]);
+    let find = |sys: System, rt: &str| {
+        list.iter()
+            .position(|x| matches!(x, Cell::System(v, r, _) if v.system == sys && r == rt))
+    };
+    let x = |r: Option<f64>, pct: bool| match r {
+        Some(r) if pct => format!("{:.0} %", r * 100.0),
+        Some(r) => format!("{r:.2}×"),
+        None => "?".into(),
+    };
+    for (i, cell) in list.iter().enumerate() {
+        let m = |f: fn(&Sample) -> f64| median(samples[i].iter().flatten().map(f).collect());
+        let vs = |sys| match cell {
+            Cell::System(_, rt, _) => find(sys, rt)
+                .and_then(|g| (g != i).then(|| ratio(&samples[g], &samples[i])).flatten()),
+            Cell::Nginx => None,
+        };
+        t.rows.push(vec![
+            c.to_string(),
+            cell.label(),
+            m(Sample::ok_rps).map_or("?".into(), |v| format!("{v:.0}")),
+            m(|s| s.p50_us).map_or("?".into(), micros),
+            m(|s| s.p99_us).map_or("?".into(), micros),
+            x(ratio(&samples[i], &samples[0]), true),
+            vs(System::Grace).map_or("—".into(), |r| x(Some(r), false)),
+            vs(System::GraceFreeze).map_or("—".into(), |r| x(Some(r), false)),
+        ]);
+    }
+    t
 }
 
 /// `nginx version: nginx/1.26.3` (nginx -v prints to standard error).

@@ -109,6 +109,7 @@ fn tables(plan: &Plan, f: &Figures) -> String {
         "10 envs",
         "20 envs",
         "per environment (20 − 0) ÷ 20",
+        "(20 − 10) ÷ 10",
     ]);
     let mut per = Vec::new();
     for (i, r) in f.idle_rss.iter().enumerate() {
