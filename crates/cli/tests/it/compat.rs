@@ -190,36 +190,9 @@ fn boto3_invokes_unchanged() {
 #[test]
 fn the_aws_cli_invokes_unchanged() {
     let s = Serve::testfn("cli", &[], &[]);
-    let dir = crate::util::temp_dir("awscli");
-    let outfile = dir.join("out.json");
-    let out = Command::new(venv_bin("aws"))
-        .args([
-            "lambda",
-            "invoke",
-            "--endpoint-url",
-            &format!("http://{}", s.addr),
-            "--function-name",
-            "cli",
-            "--payload",
-            r#"{"via":"aws cli"}"#,
-            outfile.to_str().unwrap(),
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", dir.join("none"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (meta, payload) = aws_cli_invoke(&s, "cli");
     assert_eq!(meta["StatusCode"], 200);
     assert_eq!(meta["ExecutedVersion"], "$LATEST");
-    let payload: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&outfile).unwrap()).unwrap();
     assert_eq!(payload, serde_json::json!({"via":"aws cli"}));
 }
 
@@ -235,8 +208,9 @@ r = client.invoke(FunctionName=name, Payload=json.dumps({"via": "boto3"}).encode
 print(json.dumps({"status": r["StatusCode"], "payload": json.loads(r["Payload"].read())}))
 "#;
 
-fn aws_cli_echo(s: &Serve, function: &str) -> serde_json::Value {
-    let dir = crate::util::temp_dir("awscli-echo");
+/// `aws lambda invoke` with `{"via":"aws cli"}`: the CLI's JSON answer, and the payload it wrote.
+fn aws_cli_invoke(s: &Serve, function: &str) -> (serde_json::Value, serde_json::Value) {
+    let dir = crate::util::temp_dir("awscli");
     let outfile = dir.join("out.json");
     let out = Command::new(venv_bin("aws"))
         .args([
@@ -263,7 +237,9 @@ fn aws_cli_echo(s: &Serve, function: &str) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&std::fs::read(&outfile).unwrap()).unwrap()
+    let meta = serde_json::from_slice(&out.stdout).unwrap();
+    let payload = serde_json::from_slice(&std::fs::read(&outfile).unwrap()).unwrap();
+    (meta, payload)
 }
 
 #[test]
@@ -285,7 +261,7 @@ fn boto3_and_the_aws_cli_call_the_official_runtimes_under_grace() {
         assert_eq!(r["status"], 200, "{name}");
         assert_eq!(r["payload"], serde_json::json!({"via":"boto3"}), "{name}");
         assert_eq!(
-            aws_cli_echo(s, name),
+            aws_cli_invoke(s, name).1,
             serde_json::json!({"via":"aws cli"}),
             "{name}"
         );

@@ -15,7 +15,7 @@ pub fn grace_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_grace"))
 }
 
-/// The scriptable fake runtime (crates/testfn), built next to `grace` by `cargo test --workspace`.
+/// The scriptable fake runtime (tests/testfn), built next to `grace` by scripts/test.sh.
 pub fn testfn_bin() -> PathBuf {
     let p = grace_bin().with_file_name("grace-testfn");
     assert!(
