@@ -355,8 +355,14 @@ fn a_logs_api_subscriber_gets_the_logs_api_records() {
     let id = ok.header("x-amzn-requestid").unwrap().to_owned();
     let crash = s.invoke("logged", r#"{"crash":3}"#);
     assert_eq!(crash.json()["errorType"], "Runtime.ExitError");
-    s.spin_down(None);
-    assert!(s.wait_stdout("[recorder] subscribed status=200", Duration::from_secs(1)));
+    // The crash resets the environment in the background: its telemetry is flushed to the
+    // recorder before the recorder gets SHUTDOWN, so wait for that.
+    assert!(
+        s.wait_stdout("[recorder] SHUTDOWN reason=failure", Duration::from_secs(5)),
+        "{}",
+        s.stdout()
+    );
+    assert!(s.stdout().contains("[recorder] subscribed status=200"));
     let records: Vec<serde_json::Value> = read_jsonl(&out)
         .into_iter()
         .filter_map(|l| l.get("telemetry").cloned())
