@@ -60,15 +60,7 @@ impl Conn {
         body: &[u8],
         resp: &mut Response,
     ) -> io::Result<()> {
-        let stream = match &mut self.stream {
-            Some(stream) => stream,
-            None => {
-                let tcp = TcpStream::connect(&self.addr)?;
-                // Head and body may leave in two writes; do not let Nagle hold the second.
-                tcp.set_nodelay(true)?;
-                self.stream.insert(BufReader::with_capacity(16 * 1024, tcp))
-            }
-        };
+        let stream = connected(&mut self.stream, &self.addr)?;
 
         self.out.clear();
         write!(
@@ -125,14 +117,7 @@ impl Conn {
         trailers: &[(&str, &str)],
         resp: &mut Response,
     ) -> io::Result<()> {
-        let stream = match &mut self.stream {
-            Some(stream) => stream,
-            None => {
-                let tcp = TcpStream::connect(&self.addr)?;
-                tcp.set_nodelay(true)?;
-                self.stream.insert(BufReader::with_capacity(16 * 1024, tcp))
-            }
-        };
+        let stream = connected(&mut self.stream, &self.addr)?;
         let mut head = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n",
             self.addr
@@ -163,6 +148,20 @@ impl Conn {
         tcp.write_all(tail.as_bytes())?;
         read_response(stream, resp)
     }
+}
+
+/// The open connection, or a new one to `addr`.
+fn connected<'a>(
+    slot: &'a mut Option<BufReader<TcpStream>>,
+    addr: &str,
+) -> io::Result<&'a mut BufReader<TcpStream>> {
+    if let Some(stream) = slot {
+        return Ok(stream);
+    }
+    let tcp = TcpStream::connect(addr)?;
+    // Head and body may leave in separate writes; do not let Nagle hold the later ones.
+    tcp.set_nodelay(true)?;
+    Ok(slot.insert(BufReader::with_capacity(16 * 1024, tcp)))
 }
 
 #[cfg(test)]

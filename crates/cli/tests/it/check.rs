@@ -279,8 +279,7 @@ fn a_python_function_from_a_sam_template_passes_with_the_enabler_layer_and_fails
     )
     .unwrap();
     let template = crate::util::workspace_root().join("tests/fixtures/sam/python-sigterm.yaml");
-    let python = crate::util::workspace_root().join(".deps/venv/bin/python");
-    assert!(python.exists(), "run scripts/setup-test-deps.sh");
+    let python = crate::util::venv_bin("python");
     let run = |only: &str| {
         check(&[
             "--template",

@@ -5,21 +5,10 @@
 //! The Python tools come from `.deps/venv` (scripts/setup-test-deps.sh); the Rust function from
 //! `crates/peer-fixtures`.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::util::{Serve, grace_bin, workspace_bin, workspace_root};
-
-fn venv_bin(name: &str) -> PathBuf {
-    let p = workspace_root().join(".deps/venv/bin").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-test-deps.sh (scripts/test.sh does)",
-        p.display()
-    );
-    p
-}
+use crate::util::{Serve, grace_bin, venv_bin, workspace_bin, workspace_root};
 
 /// `grace serve` running `python -m awslambdaric MODULE.handler` from tests/python.
 fn python_function(name: &str, handler: &str, extra: &[&str]) -> Serve {
@@ -131,6 +120,20 @@ fn lambda_runtime_runs_unmodified_and_its_graceful_shutdown_helper_gets_sigterm(
     );
 }
 
+/// Runs a boto3 `script` against `s`'s Invoke API for `function`; its JSON output.
+fn boto3(script: &str, s: &Serve, function: &str) -> serde_json::Value {
+    let out = Command::new(venv_bin("python"))
+        .args(["-c", script, &format!("http://{}", s.addr), function])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{function}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 const BOTO3_SCRIPT: &str = r#"
 import base64, json, sys
 import boto3
@@ -160,16 +163,7 @@ print(json.dumps(out))
 #[test]
 fn boto3_invokes_unchanged() {
     let s = Serve::testfn("boto", &[], &[]);
-    let out = Command::new(venv_bin("python"))
-        .args(["-c", BOTO3_SCRIPT, &format!("http://{}", s.addr), "boto"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = boto3(BOTO3_SCRIPT, &s, "boto");
     assert_eq!(r["sync"]["status"], 200);
     assert_eq!(r["sync"]["payload"], serde_json::json!({"via":"boto3"}));
     assert_eq!(r["sync"]["version"], "$LATEST");
@@ -248,16 +242,7 @@ fn boto3_and_the_aws_cli_call_the_official_runtimes_under_grace() {
     let rust = Serve::start(&["--name", "lr", "--", lr.to_str().unwrap()]);
     let python = python_function("py", "echo_app.handler", &[]);
     for (s, name) in [(&rust, "lr"), (&python, "py")] {
-        let out = Command::new(venv_bin("python"))
-            .args(["-c", BOTO3_ECHO, &format!("http://{}", s.addr), name])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = boto3(BOTO3_ECHO, s, name);
         assert_eq!(r["status"], 200, "{name}");
         assert_eq!(r["payload"], serde_json::json!({"via":"boto3"}), "{name}");
         assert_eq!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::pg::Postgres;
-use crate::util::{Serve, poll_until, temp_dir, workspace_bin};
+use crate::util::{Serve, poll_until, report_line, temp_dir, workspace_bin};
 
 const APP: &str = "lambda-grace-example";
 
@@ -50,20 +50,6 @@ fn spin_down(s: &Serve) {
         "{:?}",
         s.events()
     );
-}
-
-/// The `[lambda-grace] shutdown: …` report line, once printed.
-fn report_line(s: &Serve) -> Option<String> {
-    let mut line = None;
-    poll_until(Duration::from_secs(3), || {
-        line = s
-            .stdout()
-            .lines()
-            .find(|l| l.starts_with("[lambda-grace] shutdown:"))
-            .map(str::to_owned);
-        line.is_some()
-    });
-    line
 }
 
 // --- examples/postgres -------------------------------------------------------------------

@@ -98,7 +98,7 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
 
 /// The Python interpreter of the test venv, with `awslambdaric`.
 fn python() -> PathBuf {
-    let py = workspace_root().join(".deps/venv/bin/python");
+    let py = crate::util::venv_bin("python");
     let ok = py.exists()
         && Command::new(&py)
             .args(["-c", "import awslambdaric"])

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::util::{Answer, Serve, poll_until, workspace_bin};
+use crate::util::{Answer, Serve, poll_until, report_line, workspace_bin};
 
 fn hello(flags: &[&str], env: &[&str]) -> Serve {
     function("hello", flags, env)
@@ -67,20 +67,6 @@ fn wait_for_exit(s: &Serve) -> Vec<(String, u64)> {
     });
     assert!(exited, "{t:?}");
     t
-}
-
-/// The `[lambda-grace] shutdown: …` line, once printed.
-fn report_line(s: &Serve) -> Option<String> {
-    let mut line = None;
-    poll_until(Duration::from_secs(3), || {
-        line = s
-            .stdout()
-            .lines()
-            .find(|l| l.starts_with("[lambda-grace] shutdown:"))
-            .map(str::to_owned);
-        line.is_some()
-    });
-    line
 }
 
 /// `N.Nms of` in the report: the time the shutdown took.

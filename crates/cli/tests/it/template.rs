@@ -9,17 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::util::{Serve, grace_bin, temp_dir, testfn_bin, workspace_bin, workspace_root};
-
-fn venv_bin(name: &str) -> PathBuf {
-    let p = workspace_root().join(".deps/venv/bin").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/setup-test-deps.sh (scripts/test.sh does)",
-        p.display()
-    );
-    p
-}
+use crate::util::{
+    Serve, grace_bin, temp_dir, testfn_bin, venv_bin, workspace_bin, workspace_root,
+};
 
 fn fixture(name: &str) -> String {
     let p = workspace_root().join("tests/fixtures/sam").join(name);

@@ -365,3 +365,28 @@ impl Serve {
         Arc::clone(&self.stdout)
     }
 }
+
+/// A program of the test venv (`.deps/venv`, made by scripts/setup-test-deps.sh).
+pub fn venv_bin(name: &str) -> PathBuf {
+    let p = workspace_root().join(".deps/venv/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/setup-test-deps.sh (scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// lambda-grace's `[lambda-grace] shutdown: …` report line in `s`'s output, once printed.
+pub fn report_line(s: &Serve) -> Option<String> {
+    let mut line = None;
+    poll_until(Duration::from_secs(3), || {
+        line = s
+            .stdout()
+            .lines()
+            .find(|l| l.starts_with("[lambda-grace] shutdown:"))
+            .map(str::to_owned);
+        line.is_some()
+    });
+    line
+}
