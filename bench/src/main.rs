@@ -73,7 +73,7 @@ struct Args {
     #[arg(long)]
     c16: bool,
     /// Systems to measure, in the order they alternate.
-    #[arg(long, value_delimiter = ',', default_values = ["grace", "grace-freeze", "cargo-lambda", "rie"])]
+    #[arg(long, value_delimiter = ',', default_values = ["grace", "grace-freeze", "grace-unpinned", "cargo-lambda", "rie"])]
     systems: Vec<System>,
     /// Markdown file whose generated section is (re)written.
     #[arg(long, default_value = "docs/BENCHMARKS.md")]

@@ -30,7 +30,7 @@ impl Variant {
         let mut out = Vec::new();
         for &system in systems {
             let procs: &[u32] = match system {
-                System::Grace | System::GraceFreeze => &[c],
+                System::Grace | System::GraceFreeze | System::GraceUnpinned => &[c],
                 System::CargoLambda if c > 1 => &[1, c],
                 System::CargoLambda | System::Rie => &[1],
             };

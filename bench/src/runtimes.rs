@@ -1,5 +1,5 @@
 //! `grace-bench --runtimes`: two runtime clients serving the same echo function under the same
-//! emulator (`grace serve --no-freeze --concurrency 1`), in one run, alternating A B, B A, …
+//! emulator (`grace serve --no-freeze --cpu-affinity off --concurrency 1`), in one run, alternating A B, B A, …
 //!
 //! Per round and runtime, on a fresh `grace serve`:
 //! 1. **Spawn → first /next**: K cold starts (`POST /grace/v1/shutdown`, then an invoke); from
@@ -186,8 +186,10 @@ fn measure(
     wrk: &Wrk,
     tag: &str,
 ) -> Result<Round, String> {
+    // Unpinned: each client sees every CPU, as on Lambda (two vCPUs below 3 GB), and sizes its
+    // thread pools from them.
     let v = Variant {
-        system: System::Grace,
+        system: System::GraceUnpinned,
         runtime_procs: 1,
     };
     let mut running = systems::start(v, 1, runtime, paths, tag)?;

@@ -176,7 +176,8 @@ fn rounds_table(rts: &[Runtime]) -> (Table, Vec<String>) {
 fn method(plan: &Plan, rts: &[Runtime]) -> String {
     format!(
         "**Method:** both binaries serve the same echo function under `grace serve --no-freeze \
-         --concurrency 1 --name echo -- BIN`, a fresh emulator per (round, runtime); {rounds} \
+         --cpu-affinity off --concurrency 1 --name echo -- BIN` (unpinned: each client sees every \
+         CPU, as on Lambda, and sizes its thread pools from them), a fresh emulator per (round, runtime); {rounds} \
          round(s), the runtimes alternating (order reversed every other round). Per round: \
          {k} cold starts (`POST /grace/v1/shutdown`, then an invoke), each timed from the \
          emulator's events as `runtime_ready − process_start` (role runtime; `runtime_ready` is the \

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `grace` | `grace serve --no-freeze --concurrency N -- RUNTIME` |
 //! | `grace-freeze` | `grace serve --concurrency N -- RUNTIME` (idle environments SIGSTOPped) |
+//! | `grace-unpinned` | `grace serve --no-freeze --cpu-affinity off --concurrency N -- RUNTIME` (the kernel places every process) |
 //! | `cargo-lambda` | `cargo-lambda lambda watch --only-lambda-apis` in a stub Cargo project, plus 1 or N runtime processes started here |
 //! | `rie` | `aws-lambda-rie … RUNTIME` (one environment; concurrency 1 only) |
 //!
@@ -34,6 +35,8 @@ pub(crate) enum System {
     Grace,
     /// `grace serve` (freeze on, the default).
     GraceFreeze,
+    /// `grace serve --no-freeze --cpu-affinity off`: environments not pinned to CPUs.
+    GraceUnpinned,
     /// `cargo lambda watch --only-lambda-apis`.
     CargoLambda,
     /// AWS's Runtime Interface Emulator.
@@ -46,6 +49,7 @@ impl System {
         match self {
             Self::Grace => "grace serve --no-freeze",
             Self::GraceFreeze => "grace serve (freeze)",
+            Self::GraceUnpinned => "grace serve --no-freeze --cpu-affinity off",
             Self::CargoLambda => "cargo lambda watch",
             Self::Rie => "RIE",
         }
@@ -56,12 +60,14 @@ impl System {
         match self {
             Self::Grace => "grace",
             Self::GraceFreeze => "grace (freeze)",
+            Self::GraceUnpinned => "grace (unpinned)",
             Self::CargoLambda => "cargo lambda",
             Self::Rie => "RIE",
         }
     }
 
-    /// Whether this is one of ours.
+    /// Whether this is one of ours with a ratio column in the report (the unpinned variant is
+    /// a row: how much pinning brings).
     pub(crate) fn is_grace(self) -> bool {
         matches!(self, Self::Grace | Self::GraceFreeze)
     }
@@ -169,7 +175,9 @@ pub(crate) fn start(
     tag: &str,
 ) -> Result<Running, String> {
     let mut running = match v.system {
-        System::Grace | System::GraceFreeze => start_grace(v.system, c, runtime, paths, tag)?,
+        System::Grace | System::GraceFreeze | System::GraceUnpinned => {
+            start_grace(v.system, c, runtime, paths, tag)?
+        }
         System::CargoLambda => start_cargo_lambda(v.runtime_procs, runtime, paths, tag)?,
         System::Rie => start_rie(runtime, paths, tag)?,
     };
@@ -196,8 +204,11 @@ fn start_grace(
     tag: &str,
 ) -> Result<Running, String> {
     let mut args = vec!["--concurrency".to_owned(), c.to_string()];
-    if system == System::Grace {
+    if matches!(system, System::Grace | System::GraceUnpinned) {
         args.push("--no-freeze".into());
+    }
+    if system == System::GraceUnpinned {
+        args.extend(["--cpu-affinity".into(), "off".into()]);
     }
     start_grace_with(paths, runtime, &args, tag)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use grace_emulator::events::{LifecycleEvent, Observer};
 use grace_emulator::logs::{LogLine, LogSink};
-use grace_emulator::{Emulator, Options};
+use grace_emulator::{CpuAffinity, Emulator, Options};
 use tokio_util::sync::CancellationToken;
 
 use crate::function::{FunctionArgs, parse_duration};
@@ -54,6 +54,19 @@ pub(crate) struct Args {
     /// machines).
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
+    /// Where environments run: `auto` pins each one to as many CPUs as its memory buys on Lambda
+    /// (one per 1,769 MB), the first next to the emulator's own thread, so that an invoke's
+    /// loopback exchanges stay on one core; `off` leaves placement to the kernel (and lets the
+    /// function see every CPU).
+    #[arg(long, value_enum, default_value_t = Affinity::Auto)]
+    pub(crate) cpu_affinity: Affinity,
+}
+
+/// `--cpu-affinity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Affinity {
+    Auto,
+    Off,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -79,6 +92,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let options = Options {
             log_sink: stdout_sink(names.len() > 1),
             event_observer: args.events.then(stderr_events),
+            cpu_affinity: match args.cpu_affinity {
+                Affinity::Auto => CpuAffinity::Auto,
+                Affinity::Off => CpuAffinity::Off,
+            },
             ..Options::default()
         };
         let emulator = Emulator::new(configs, options)?;

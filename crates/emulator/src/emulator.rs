@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::events::{EventLog, LifecycleEvent, Observer};
 use crate::logs::LogSink;
 use crate::pool::{AcquireError, Pool, PoolDeps};
-use crate::sys::Watchdog;
+use crate::sys::{CpuAffinity, Placement, Watchdog};
 
 /// How the emulator reports what happens.
 #[derive(Clone)]
@@ -30,12 +30,16 @@ pub struct Options {
     pub event_observer: Option<Observer>,
     /// How many lifecycle events are kept for [`Emulator::events`].
     pub event_capacity: usize,
+    /// Whether environments (and the emulator's thread) are pinned to CPUs; see
+    /// [`CpuAffinity`]. Off by default in the library; `grace serve` turns it on.
+    pub cpu_affinity: CpuAffinity,
 }
 
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("event_capacity", &self.event_capacity)
+            .field("cpu_affinity", &self.cpu_affinity)
             .finish_non_exhaustive()
     }
 }
@@ -46,6 +50,7 @@ impl Default for Options {
             log_sink: Arc::new(|_| {}),
             event_observer: None,
             event_capacity: 10_000,
+            cpu_affinity: CpuAffinity::Off,
         }
     }
 }
@@ -170,6 +175,10 @@ impl std::fmt::Debug for Inner {
 impl Emulator {
     /// Creates the emulator for `functions`. Must be called inside a tokio runtime.
     pub fn new(functions: Vec<FunctionConfig>, options: Options) -> Result<Self, Error> {
+        // The emulator's own thread is pinned only when it is the runtime's one thread.
+        let single_threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+        let placement = Placement::new(options.cpu_affinity, single_threaded);
         let watchdog = Arc::new(Watchdog::start()?);
         let events = Arc::new(EventLog::new(
             options.event_capacity,
@@ -180,6 +189,7 @@ impl Emulator {
             sink: options.log_sink,
             watchdog: Arc::clone(&watchdog),
             next_env_id: Arc::new(AtomicU64::new(0)),
+            placement,
         };
         let mut pools = BTreeMap::new();
         for cfg in functions {

@@ -44,4 +44,4 @@ pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
 pub use server::stream::StreamedBody;
-pub use sys::{Holdings, Pid, proc_state};
+pub use sys::{CpuAffinity, Holdings, Pid, proc_state};

@@ -19,7 +19,7 @@ use crate::environment::{
 };
 use crate::events::{EnvId, EventLog};
 use crate::logs::LogSink;
-use crate::sys::Watchdog;
+use crate::sys::{Placement, Watchdog};
 
 /// Why no environment could be had.
 #[derive(Debug)]
@@ -74,6 +74,8 @@ pub(crate) struct PoolDeps {
     pub(crate) sink: LogSink,
     pub(crate) watchdog: Arc<Watchdog>,
     pub(crate) next_env_id: Arc<AtomicU64>,
+    /// Where environments are pinned (`None`: nowhere).
+    pub(crate) placement: Option<Arc<Placement>>,
 }
 
 pub(crate) struct Pool {
@@ -239,6 +241,11 @@ impl Pool {
             sink: Arc::clone(&self.deps.sink),
             watchdog: Arc::clone(&self.deps.watchdog),
             hooks,
+            cpus: self
+                .deps
+                .placement
+                .as_ref()
+                .map(|p| p.place(self.cfg.memory_mb)),
         };
         let id = spec.id;
         let result = Environment::start(spec, phase, limit, request_id).await;

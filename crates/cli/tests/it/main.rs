@@ -14,5 +14,6 @@ mod examples;
 mod extension_client;
 mod extensions;
 mod peers;
+mod placement;
 mod runtime;
 mod template;

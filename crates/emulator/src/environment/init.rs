@@ -44,7 +44,6 @@ pub(crate) struct InitFailure {
 }
 
 /// What an environment is made from.
-#[derive(Clone)]
 pub(crate) struct EnvSpec {
     pub(crate) id: EnvId,
     pub(crate) cfg: Arc<FunctionConfig>,
@@ -52,6 +51,8 @@ pub(crate) struct EnvSpec {
     pub(crate) sink: LogSink,
     pub(crate) watchdog: Arc<Watchdog>,
     pub(crate) hooks: Weak<dyn PoolHooks>,
+    /// The CPUs its processes are pinned to, if any.
+    pub(crate) cpus: Option<sys::CpuLease>,
 }
 
 impl Environment {
@@ -95,6 +96,7 @@ impl Environment {
             telemetry,
             watchdog: spec.watchdog,
             hooks: spec.hooks,
+            cpus: spec.cpus,
             token: CancellationToken::new(),
             changed: tokio::sync::Notify::new(),
             state: Mutex::new(State {
@@ -346,7 +348,10 @@ impl Environment {
         name: &str,
         spec: &ProcessSpec,
     ) -> std::io::Result<Arc<Proc>> {
-        let spawned = sys::spawn(spec)?;
+        let spawned = match &self.cpus {
+            Some(cpus) => cpus.spawn_within(|| sys::spawn(spec))?,
+            None => sys::spawn(spec)?,
+        };
         self.watchdog.add(spawned.pid);
         let (exit_tx, _) = tokio::sync::watch::channel(None);
         let proc = Arc::new(Proc {

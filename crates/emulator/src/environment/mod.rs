@@ -149,6 +149,8 @@ pub(crate) struct Environment {
     pub(crate) telemetry: Arc<crate::telemetry::Hub>,
     pub(crate) watchdog: Arc<Watchdog>,
     pub(crate) hooks: Weak<dyn PoolHooks>,
+    /// The CPUs its processes are pinned to (freed when the environment is dropped).
+    pub(crate) cpus: Option<sys::CpuLease>,
     /// Cancelled once the environment is dead: closes its Runtime API listener and connections.
     pub(crate) token: CancellationToken,
     /// Woken on every state change that someone may be waiting for (init progress, exits).
@@ -208,6 +210,11 @@ impl Environment {
             invocations: st.invocations,
             extensions: st.extensions.iter().map(|e| e.name.clone()).collect(),
             processes: pids,
+            cpus: self
+                .cpus
+                .as_ref()
+                .map(sys::CpuLease::cpus)
+                .unwrap_or_default(),
         }
     }
 
@@ -274,6 +281,8 @@ pub struct EnvironmentInfo {
     pub invocations: u64,
     pub extensions: Vec<String>,
     pub processes: Vec<ProcInfo>,
+    /// The CPUs its processes are pinned to; empty when not pinned.
+    pub cpus: Vec<usize>,
 }
 
 /// A process of an environment.
