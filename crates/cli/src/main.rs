@@ -14,6 +14,7 @@ mod demo;
 mod demo_function;
 mod function;
 mod invoke;
+mod log_out;
 mod package;
 mod serve;
 mod shutdown;

@@ -1,6 +1,5 @@
 //! `grace serve`: run functions under the emulator behind an AWS-compatible Invoke API.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,11 +7,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use grace_emulator::events::{LifecycleEvent, Observer};
-use grace_emulator::logs::{LogLine, LogSink};
 use grace_emulator::{CpuAffinity, Emulator, Options};
 use tokio_util::sync::CancellationToken;
 
 use crate::function::{FunctionArgs, parse_duration};
+use crate::log_out::BatchedStdout;
 
 /// Run functions locally behind an AWS-compatible Invoke API.
 #[derive(Debug, clap::Args)]
@@ -87,10 +86,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?
     };
-    runtime.block_on(async move {
+    let stdout = Arc::new(BatchedStdout::default());
+    let flushed = Arc::clone(&stdout);
+    let code = runtime.block_on(async move {
+        tokio::spawn(Arc::clone(&stdout).run());
+        let flush_before_stop = Arc::clone(&stdout);
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         let options = Options {
-            log_sink: stdout_sink(names.len() > 1),
+            log_sink: stdout.sink(names.len() > 1),
             event_observer: args.events.then(stderr_events),
             cpu_affinity: match args.cpu_affinity {
                 Affinity::Auto => CpuAffinity::Auto,
@@ -119,26 +122,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         shutdown.cancel();
         tokio::select! {
             _ = serving => {
+                flush_before_stop.flush();
                 eprintln!("grace serve: stopped");
                 Ok(ExitCode::SUCCESS)
             }
             _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
             _ = term.recv() => Ok(ExitCode::from(143)),
         }
-    })
-}
-
-/// Function and platform log lines on stdout, prefixed with the function's name when several
-/// functions run.
-fn stdout_sink(prefix: bool) -> LogSink {
-    Arc::new(move |line: &LogLine<'_>| {
-        let mut out = std::io::stdout().lock();
-        let _ = if prefix {
-            writeln!(out, "{}: {}", line.function, line.text)
-        } else {
-            writeln!(out, "{}", line.text)
-        };
-    })
+    });
+    // Whatever the last turn left, before the process ends (on every path out, errors too).
+    flushed.flush();
+    code
 }
 
 /// `--events`: one line per lifecycle event on stderr.

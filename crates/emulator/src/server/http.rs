@@ -78,6 +78,24 @@ pub(crate) async fn serve<F, Fut>(
     }
 }
 
+/// Lets the tasks already queued on this thread run before the caller goes on. The runtime's
+/// `/response` hands the answer to the invoking caller's task, then awaits this before its own
+/// 202: the caller's answer goes out first, and a runtime that shares the emulator's CPU, woken
+/// by the 202, cannot delay it. (A self-wake puts the task at the back of the run queue;
+/// `tokio::task::yield_now` would also wait for the next I/O poll.)
+pub(crate) async fn after_queued_tasks() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
 /// Why a request body could not be read.
 #[derive(Debug)]
 pub(crate) enum BodyError {

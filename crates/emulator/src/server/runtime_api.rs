@@ -144,7 +144,10 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
     let content_type = http::header(&req, header::CONTENT_TYPE.as_str()).map(str::to_owned);
     match read_body(req, rt_api::MAX_PAYLOAD_BYTES).await {
         Ok(body) => match env.runtime_answer(id, Outcome::Response { body, content_type }, None) {
-            Ok(()) => http::accepted(),
+            Ok(()) => {
+                http::after_queued_tasks().await;
+                http::accepted()
+            }
             Err(e) => api_error(&e),
         },
         Err(BodyError::TooLarge(n)) => {
@@ -209,7 +212,10 @@ async fn function_error(env: Arc<Environment>, id: &str, req: Request<Incoming>)
         body
     };
     match env.runtime_answer(id, Outcome::FunctionError { body }, Some(error_type)) {
-        Ok(()) => http::accepted(),
+        Ok(()) => {
+            http::after_queued_tasks().await;
+            http::accepted()
+        }
         Err(e) => api_error(&e),
     }
 }
