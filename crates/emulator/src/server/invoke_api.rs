@@ -138,6 +138,19 @@ async fn invoke(emulator: Emulator, name: String, req: Request<Incoming>) -> Res
     render(emulator.invoke(input).await)
 }
 
+/// The response headers, parsed once at compile time (a `&str` name is parsed on every insert).
+mod names {
+    use ::http::HeaderName;
+    use grace_protocol::invoke_api as api;
+
+    pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static(api::HDR_REQUEST_ID);
+    pub(super) const EXECUTED_VERSION: HeaderName =
+        HeaderName::from_static(api::HDR_EXECUTED_VERSION);
+    pub(super) const FUNCTION_ERROR: HeaderName = HeaderName::from_static(api::HDR_FUNCTION_ERROR);
+    pub(super) const ERROR_TYPE: HeaderName = HeaderName::from_static(api::HDR_ERROR_TYPE);
+    pub(super) const LOG_RESULT: HeaderName = HeaderName::from_static(api::HDR_LOG_RESULT);
+}
+
 fn render(mut out: InvokeOutput) -> Response<Body> {
     let streamed = out.stream.is_some();
     let body = match out.stream.take() {
@@ -160,22 +173,19 @@ fn render(mut out: InvokeOutput) -> Response<Body> {
         h.insert(header::CONTENT_TYPE, v);
     }
     if let Ok(v) = HeaderValue::from_str(&out.request_id) {
-        h.insert(api::HDR_REQUEST_ID, v);
+        h.insert(names::REQUEST_ID, v);
     }
     if out.status < 300 {
-        h.insert(
-            api::HDR_EXECUTED_VERSION,
-            HeaderValue::from_static("$LATEST"),
-        );
+        h.insert(names::EXECUTED_VERSION, HeaderValue::from_static("$LATEST"));
     }
     if let Some(e) = out.function_error {
-        h.insert(api::HDR_FUNCTION_ERROR, HeaderValue::from_static(e));
+        h.insert(names::FUNCTION_ERROR, HeaderValue::from_static(e));
     }
     if let Some(code) = out.error_code {
-        h.insert(api::HDR_ERROR_TYPE, HeaderValue::from_static(code));
+        h.insert(names::ERROR_TYPE, HeaderValue::from_static(code));
     }
     if let Some(v) = out.log_result.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        h.insert(api::HDR_LOG_RESULT, v);
+        h.insert(names::LOG_RESULT, v);
     }
     res
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ::http::{HeaderValue, Method, Request, Response, header};
+use ::http::{HeaderName, HeaderValue, Method, Request, Response, header};
 use bytes::Bytes;
 use grace_protocol::extensions_api as ext_api;
 use grace_protocol::runtime_api::{self as rt_api, InvocationPath, error_type};
@@ -81,6 +81,23 @@ async fn next(env: Arc<Environment>) -> Response<Body> {
     }
 }
 
+/// The `/next` answer's headers, parsed once at compile time (a `&str` name is parsed on every
+/// insert).
+mod names {
+    use ::http::HeaderName;
+    use grace_protocol::runtime_api as api;
+
+    pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static(api::HDR_REQUEST_ID);
+    pub(super) const DEADLINE_MS: HeaderName = HeaderName::from_static(api::HDR_DEADLINE_MS);
+    pub(super) const INVOKED_FUNCTION_ARN: HeaderName =
+        HeaderName::from_static(api::HDR_INVOKED_FUNCTION_ARN);
+    pub(super) const TRACE_ID: HeaderName = HeaderName::from_static(api::HDR_TRACE_ID);
+    pub(super) const CLIENT_CONTEXT: HeaderName = HeaderName::from_static(api::HDR_CLIENT_CONTEXT);
+    pub(super) const COGNITO_IDENTITY: HeaderName =
+        HeaderName::from_static(api::HDR_COGNITO_IDENTITY);
+    pub(super) const TENANT_ID: HeaderName = HeaderName::from_static(api::HDR_TENANT_ID);
+}
+
 fn next_response(event: NextEvent) -> Response<Body> {
     let mut res = Response::new(http::full(event.payload));
     let h = res.headers_mut();
@@ -92,23 +109,23 @@ fn next_response(event: NextEvent) -> Response<Body> {
         header::CONTENT_TYPE,
         ct.unwrap_or(HeaderValue::from_static("application/json")),
     );
-    let mut put = |name: &'static str, value: &str| {
+    let mut put = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             h.insert(name, v);
         }
     };
-    put(rt_api::HDR_REQUEST_ID, &event.request_id);
-    put(rt_api::HDR_DEADLINE_MS, itoa(event.deadline_ms).as_str());
-    put(rt_api::HDR_INVOKED_FUNCTION_ARN, &event.arn);
-    put(rt_api::HDR_TRACE_ID, &event.trace_id);
+    put(names::REQUEST_ID, &event.request_id);
+    put(names::DEADLINE_MS, itoa(event.deadline_ms).as_str());
+    put(names::INVOKED_FUNCTION_ARN, &event.arn);
+    put(names::TRACE_ID, &event.trace_id);
     if let Some(v) = &event.client_context {
-        put(rt_api::HDR_CLIENT_CONTEXT, v);
+        put(names::CLIENT_CONTEXT, v);
     }
     if let Some(v) = &event.cognito_identity {
-        put(rt_api::HDR_COGNITO_IDENTITY, v);
+        put(names::COGNITO_IDENTITY, v);
     }
     if let Some(v) = &event.tenant_id {
-        put(rt_api::HDR_TENANT_ID, v);
+        put(names::TENANT_ID, v);
     }
     res
 }

@@ -86,9 +86,11 @@ impl MemoryMeter {
 
 /// The `VmHWM:` value of a status file, in KiB.
 fn vm_hwm(status: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(status).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_ascii_whitespace().nth(1)?.parse().ok()
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"VmHWM:"))?;
+    let digits = line.trim_ascii().strip_suffix(b"kB")?.trim_ascii();
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[cfg(test)]
