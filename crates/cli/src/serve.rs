@@ -53,10 +53,10 @@ pub(crate) struct Args {
     /// machines).
     #[arg(long, default_value_t = 1)]
     pub(crate) threads: usize,
-    /// Where environments run: `auto` pins each one to as many CPUs as its memory buys on Lambda
-    /// (one per 1,769 MB), the first next to the emulator's own thread, so that an invoke's
-    /// loopback exchanges stay on one core; `off` leaves placement to the kernel (and lets the
-    /// function see every CPU).
+    /// Where environments run: `auto` pins each one to as many CPUs as Lambda allocates cores for
+    /// its memory (one per 1,769 MB), the least loaded first and the first environment next to
+    /// the emulator's own thread, so that an invoke's loopback exchanges stay on one core; `off`
+    /// leaves placement to the kernel (and lets the function see every CPU).
     #[arg(long, value_enum, default_value_t = Affinity::Auto)]
     pub(crate) cpu_affinity: Affinity,
 }

@@ -5,10 +5,11 @@
 //! Why: an invoke is a chain of loopback exchanges between the caller, the emulator and the
 //! runtime. When the runtime and the emulator sit on different cores, each exchange is a
 //! cross-core wake-up, which costs several times a same-core one (on the small virtual machines
-//! this is measured on: ~15,000 vs ~60,000 exchanges/s). Lambda, for its part, gives a function
-//! of up to 1,769 MB at most one vCPU's worth of CPU time, so pinning such an environment to one
-//! CPU gives it no less parallelism than it has in the cloud. What differs: the function sees one
-//! CPU (`nproc`, Tokio's worker count) where Lambda shows two, throttled.
+//! this is measured on: ~15,000 vs ~60,000 exchanges/s). Lambda, for its part, allocates cores by
+//! memory (AWS's table: 1 up to 1,769 MB, 2 up to 3,538 MB, … 6 at 10,240 MB; "at 1,769 MB a
+//! function has the equivalent of one vCPU"), so an environment pinned to that many CPUs has no
+//! less parallelism than in the cloud. What is not modelled: Lambda's CPU-time cap below one vCPU
+//! (a 128 MB function gets about 7 % of one there, a whole core here).
 //!
 //! Environments are placed on the least loaded CPUs (ties go to the home CPU, then the CPUs after
 //! it), so concurrent environments spread over the machine. Only the CPUs the emulator may use
