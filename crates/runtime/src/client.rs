@@ -174,10 +174,12 @@ async fn round_trip(conn: &mut Conn, req: Request<ReqBody>) -> Result<Answer, Bo
         driver,
         closed,
     } = conn;
-    drive(driver, closed, poll_fn(|cx| sender.poll_ready(cx))).await??;
-    let response = drive(driver, closed, sender.send_request(req)).await??;
+    drive(driver, closed, pin!(poll_fn(|cx| sender.poll_ready(cx)))).await??;
+    let response = drive(driver, closed, pin!(sender.send_request(req))).await??;
     let (parts, incoming) = response.into_parts();
-    let body = drive(driver, closed, incoming.collect()).await??.to_bytes();
+    let body = drive(driver, closed, pin!(incoming.collect()))
+        .await??
+        .to_bytes();
     Ok(Answer {
         status: parts.status,
         headers: parts.headers,
@@ -186,14 +188,14 @@ async fn round_trip(conn: &mut Conn, req: Request<ReqBody>) -> Result<Answer, Bo
 }
 
 /// Polls the connection and `fut` together until `fut` is done. If the connection ends first
-/// and `fut` cannot finish without it, that is an error.
-async fn drive<F: Future>(
-    driver: &mut Connection<TokioIo<TcpStream>, ReqBody>,
-    closed: &mut bool,
-    fut: F,
-) -> Result<F::Output, ConnectionClosed> {
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
+/// and `fut` cannot finish without it, that is an error. (`fut` is pinned by the caller, so
+/// that it is stored once, in the caller's state.)
+fn drive<'a, F: Future + ?Sized>(
+    driver: &'a mut Connection<TokioIo<TcpStream>, ReqBody>,
+    closed: &'a mut bool,
+    mut fut: Pin<&'a mut F>,
+) -> impl Future<Output = Result<F::Output, ConnectionClosed>> + 'a {
+    poll_fn(move |cx| {
         if !*closed && let Poll::Ready(result) = Pin::new(&mut *driver).poll(cx) {
             *closed = true;
             if let Err(e) = result {
@@ -206,5 +208,4 @@ async fn drive<F: Future>(
             Poll::Pending => Poll::Pending,
         }
     })
-    .await
 }

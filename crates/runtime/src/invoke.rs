@@ -133,7 +133,7 @@ where
     let mut fut = pin!(fut);
     let outcome = until_shutdown(
         &mut session.signal,
-        poll_fn(|cx| poll_catching(fut.as_mut(), cx)),
+        pin!(poll_fn(|cx| poll_catching(fut.as_mut(), cx))),
     )
     .await;
     match outcome {
@@ -172,7 +172,7 @@ impl Session {
     /// event was answered already (its context was invalid).
     async fn next(&mut self) -> Result<Option<Ready>, End> {
         let Invocation { headers, body } =
-            match until_shutdown(&mut self.signal, self.client.next()).await {
+            match until_shutdown(&mut self.signal, pin!(self.client.next())).await {
                 Err(trigger) => {
                     return Err(End::Shutdown {
                         trigger,
@@ -224,7 +224,7 @@ impl Session {
                 }
             }
         };
-        match until_shutdown(&mut self.signal, post).await {
+        match until_shutdown(&mut self.signal, pin!(post)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(End::Fatal(e)),
             Err(trigger) => {

@@ -82,6 +82,9 @@ impl Runtime {
     }
 
     /// Like [`from_env`](Runtime::from_env), reading variables through `lookup`.
+    // Not inlined into the caller (typically `main`'s future, under every poll of the invoke
+    // loop): its temporaries would stay in that frame, and on the stack, for good.
+    #[inline(never)]
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         // First, so that a SIGTERM during the rest of init is not missed.
         let signal = ShutdownSignal::listen()?;
@@ -219,9 +222,12 @@ impl Runtime {
     }
 
     /// Runs a handler of JSON events until shutdown: each event is deserialised into `Ev`,
-    /// the handler's value serialised as the answer. Returns the shutdown [`Report`] (also
+    /// the handler's value serialised as the answer. Resolves to the shutdown [`Report`] (also
     /// printed on stderr); an error only if the Runtime API failed.
-    pub async fn run<H, Fut, Ev, R, E>(self, mut handler: H) -> Result<Report, Error>
+    pub fn run<H, Fut, Ev, R, E>(
+        self,
+        mut handler: H,
+    ) -> impl Future<Output = Result<Report, Error>>
     where
         H: FnMut(Ev, Context) -> Fut,
         Fut: Future<Output = Result<R, E>>,
@@ -247,18 +253,23 @@ impl Runtime {
                 }
             }
         })
-        .await
     }
 
     /// Runs a handler of raw events until shutdown: it gets the payload's bytes and answers
     /// with anything that converts into a [`Response`] (bytes, a string, a streamed body).
-    pub async fn run_raw<H, Fut, R, E>(self, handler: H) -> Result<Report, Error>
+    ///
+    /// The loop's state (several kB: the connection, the pending requests) is boxed, once: the
+    /// future returned here is a pointer, so the caller's future stays small and
+    /// `block_on` does not copy the loop around the main thread's stack. (Not inlined, for the
+    /// same reason: the state is built on the stack before it moves into its box.)
+    #[inline(never)]
+    pub fn run_raw<H, Fut, R, E>(self, handler: H) -> impl Future<Output = Result<Report, Error>>
     where
         H: FnMut(Bytes, Context) -> Fut,
         Fut: Future<Output = Result<R, E>>,
         R: Into<Response>,
         E: Into<Diagnostic>,
     {
-        crate::invoke::run(self, handler).await
+        Box::pin(crate::invoke::run(self, handler))
     }
 }

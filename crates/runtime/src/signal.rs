@@ -2,7 +2,7 @@
 //! early one is not missed), or a future the user supplies (tests, local development).
 
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -81,23 +81,26 @@ impl ShutdownSignal {
 }
 
 /// Runs `fut` unless a shutdown trigger fires first (checked first on every poll).
-pub(crate) async fn until_shutdown<F: Future>(
-    signal: &mut ShutdownSignal,
-    fut: F,
-) -> Result<F::Output, Trigger> {
-    let mut fut = pin!(fut);
-    poll_fn(|cx| {
+///
+/// `fut` is pinned by the caller, in the caller's own state: taking it by value would store it
+/// twice (as this future's argument, then pinned), and every `.await` on the way to the
+/// handler would copy it.
+pub(crate) fn until_shutdown<'a, F: Future + ?Sized>(
+    signal: &'a mut ShutdownSignal,
+    mut fut: Pin<&'a mut F>,
+) -> impl Future<Output = Result<F::Output, Trigger>> + 'a {
+    poll_fn(move |cx| {
         if let Poll::Ready(trigger) = signal.poll_trigger(cx) {
             return Poll::Ready(Err(trigger));
         }
         fut.as_mut().poll(cx).map(Ok)
     })
-    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::pin;
     use std::time::Duration;
 
     #[test]
@@ -117,10 +120,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
             let _ = tx.send(());
         });
-        let got = until_shutdown(&mut signal, std::future::pending::<()>()).await;
+        let got = until_shutdown(&mut signal, pin!(std::future::pending::<()>())).await;
         assert_eq!(got, Err(Trigger::Requested));
         // Negative control: with no trigger, the future's value comes through.
-        let got = until_shutdown(&mut signal, async { 7 }).await;
+        let got = until_shutdown(&mut signal, pin!(async { 7 })).await;
         assert_eq!(got, Ok(7));
     }
 }
