@@ -149,10 +149,12 @@ impl Client {
         if !answer.status.is_success() {
             return Err(api_error(WHAT, &answer));
         }
+        // A copy, not a clone: a clone shares the buffer hyper read the answer into (8 kB),
+        // which the parked `/event/next` would then keep for the life of the process.
         answer
             .headers
             .get(ext::HDR_IDENTIFIER)
-            .cloned()
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
             .ok_or_else(|| Error::Api {
                 request: WHAT,
                 status: answer.status.as_u16(),

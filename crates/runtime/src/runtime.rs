@@ -273,3 +273,34 @@ impl Runtime {
         Box::pin(crate::invoke::run(self, handler))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(name: &str) -> Option<String> {
+        let value = match name {
+            "AWS_LAMBDA_RUNTIME_API" => "127.0.0.1:9",
+            "AWS_LAMBDA_FUNCTION_NAME" => "f",
+            "AWS_LAMBDA_FUNCTION_VERSION" => "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => "128",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_loop_is_boxed_so_the_callers_future_is_a_pointer() {
+        let handler = |body: Bytes, _ctx: Context| async move { Ok::<_, Diagnostic>(body) };
+        let boxed = Runtime::from_lookup(lookup).unwrap().run_raw(handler);
+        assert_eq!(size_of_val(&boxed), size_of::<usize>());
+        // Negative control: what `run_raw` boxes is several kB (the client with its
+        // connection, the pending requests), which `block_on` would copy on the stack.
+        let unboxed = crate::invoke::run(Runtime::from_lookup(lookup).unwrap(), handler);
+        assert!(
+            size_of_val(&unboxed) > 2048,
+            "{} bytes",
+            size_of_val(&unboxed)
+        );
+    }
+}
