@@ -17,6 +17,7 @@
 mod cpu;
 mod floor;
 mod http;
+mod instructions;
 mod lifecycle;
 mod lifecycle_report;
 mod machine;

@@ -79,6 +79,8 @@ pub(crate) struct Runtime {
     pub(crate) client: String,
     pub(crate) size_bytes: u64,
     pub(crate) rounds: Vec<Round>,
+    /// Instructions per invoke counted by callgrind (see [`crate::instructions`]), or why not.
+    pub(crate) instructions: Result<f64, String>,
 }
 
 impl Runtime {
@@ -127,9 +129,29 @@ pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>, String> {
                 client,
                 size_bytes,
                 rounds: Vec::new(),
+                instructions: Err("not measured".into()),
             })
         })
         .collect()
+}
+
+/// Counts each runtime's instructions per invoke with callgrind (once: the count is steady).
+pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths) {
+    let Some(valgrind) = crate::instructions::valgrind() else {
+        for rt in runtimes {
+            rt.instructions = Err("valgrind not found".into());
+        }
+        return;
+    };
+    for rt in runtimes {
+        eprint!("grace-bench: callgrind: {} … ", rt.label);
+        rt.instructions =
+            crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label.clone());
+        match &rt.instructions {
+            Ok(n) => eprintln!("{n:.0} instructions per invoke"),
+            Err(e) => eprintln!("failed: {e}"),
+        }
+    }
 }
 
 /// Runs every round, alternating the runtimes (order reversed every other round).

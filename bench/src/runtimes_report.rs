@@ -51,6 +51,12 @@ fn metrics(rts: &[Runtime]) -> Vec<Metric> {
             goals: &[GOAL, CPU_GOAL],
         },
         Metric {
+            name: "instructions per invoke, runtime process (callgrind)",
+            values: each(&|r| r.instructions.as_ref().ok().copied()),
+            fmt: |v| format!("{v:.0}"),
+            goals: &[GOAL, CPU_GOAL],
+        },
+        Metric {
             name: "spawn → first /next",
             values: each(&|r| r.ready_median_us()),
             fmt: |v| format!("{:.2} ms", v / 1e3),
@@ -187,7 +193,12 @@ fn method(plan: &Plan, rts: &[Runtime]) -> String {
          the 2xx responses (the emulator's own CPU is in parentheses below). Peak RSS is its \
          `VmHWM` before the warm-up (after one invoke: equal work, the goal's figure) and after \
          the wrk run: both clients' RSS grows with every invoke served, so the second figure \
-         depends on how many invokes each served; its growth per invoke is shown instead. Sizes are the files as built by `cargo build --release --locked -p \
+         depends on how many invokes each served; its growth per invoke is shown instead. \
+         Instructions per invoke: the runtime run as `valgrind --tool=callgrind BIN` under the \
+         same emulator, {few} and then {more} sequential invokes each followed by a spin-down \
+         (callgrind writes its totals when the process exits on SIGTERM); (total of {more} − total \
+         of {few}) ÷ {diff}, user-space instructions only, the same on a busy or an idle \
+         machine. Sizes are the files as built by `cargo build --release --locked -p \
          {pa} -p {pb}` (release profile: LTO, stripped). Medians: CPU and RSS over rounds, spawn \
          → first /next over all {all} cold starts.",
         rounds = plan.rounds,
@@ -197,6 +208,9 @@ fn method(plan: &Plan, rts: &[Runtime]) -> String {
         pa = crate::runtimes::PAIR[0].3,
         pb = crate::runtimes::PAIR[1].3,
         all = plan.rounds * plan.cold_starts,
+        few = crate::instructions::FEW,
+        more = crate::instructions::MORE,
+        diff = crate::instructions::MORE - crate::instructions::FEW,
     ) + &rts
         .iter()
         .map(|r| format!("\n- `{}`: `{}`, {}", r.label, rel(&r.path), r.client))
@@ -223,6 +237,9 @@ pub(crate) fn markdown(ctx: &Context, plan: &Plan, rts: &[Runtime]) -> String {
         out += &format!("- {what}: {v}\n");
     }
     out += &format!("\n{}\n\n", summary(rts).markdown());
+    for line in instruction_failures(rts) {
+        out += &format!("{line}\n\n");
+    }
     out += &format!("{}\n\n", method(plan, rts));
     let (t, notes) = rounds_table(rts);
     out += "<details><summary>Every round</summary>\n\n";
@@ -248,7 +265,24 @@ pub(crate) fn text(ctx: &Context, rts: &[Runtime]) -> String {
     for (i, n) in notes.iter().enumerate() {
         out += &format!("\n[{}] {n}", i + 1);
     }
+    for line in instruction_failures(rts) {
+        out += &format!("\n{line}");
+    }
     out
+}
+
+/// Why a callgrind count is missing, one line per runtime without one.
+fn instruction_failures(rts: &[Runtime]) -> Vec<String> {
+    rts.iter()
+        .filter_map(|r| {
+            let e = r.instructions.as_ref().err()?;
+            Some(format!(
+                "Instructions per invoke of `{}` not counted: {}",
+                r.label,
+                e.replace('\n', " ")
+            ))
+        })
+        .collect()
 }
 
 /// Runs the comparison, prints the report, and writes it into `out` unless `None`.
@@ -299,6 +333,7 @@ pub(crate) fn drive(
         work: work.to_path_buf(),
     };
     runtimes::run(plan, &mut rts, &paths, wrk)?;
+    runtimes::count_instructions(&mut rts, &paths);
     ctx.load.1 = machine::load_average();
     println!("\n{}", text(&ctx, &rts));
     if let Some(out) = out {

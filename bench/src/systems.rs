@@ -221,6 +221,17 @@ pub(crate) fn start_grace_with(
     args: &[String],
     tag: &str,
 ) -> Result<Running, String> {
+    start_grace_command(paths, &[runtime.as_os_str()], args, tag)
+}
+
+/// Like [`start_grace_with`], with a whole bootstrap command line (e.g. the runtime under a
+/// profiler).
+pub(crate) fn start_grace_command(
+    paths: &Paths,
+    command: &[&std::ffi::OsStr],
+    args: &[String],
+    tag: &str,
+) -> Result<Running, String> {
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "grace")?;
     let mut cmd = Command::new(&paths.grace);
@@ -231,7 +242,7 @@ pub(crate) fn start_grace_with(
         "--name",
         GRACE_FUNCTION,
     ]);
-    cmd.args(args).arg("--").arg(runtime);
+    cmd.args(args).arg("--").args(command);
     cmd.stdout(Stdio::null()).stderr(file);
     let mut proc = Proc::spawn("grace serve", &mut cmd)?;
     // Ready when it prints "grace serve: listening on http://ADDR (functions: echo)".
