@@ -124,8 +124,6 @@ fn a_tcp_connection_left_open_is_reported() {
         &["TESTFN_SIGTERM=handle", "TESTFN_EXTENSION=enabler", &hold],
         &[],
     );
-    assert!(!ok);
-    assert_eq!(status(&r, "tcp"), "fail");
     let detail = r["checks"]
         .as_array()
         .unwrap()
@@ -137,6 +135,14 @@ fn a_tcp_connection_left_open_is_reported() {
         detail.as_str().unwrap().contains(&format!("-> {addr}")),
         "{detail}"
     );
+    // The connection is reported either way. It fails the check when the last reading before
+    // the exit is fresh; on a loaded machine (the suite's other tests) that reading can lag by
+    // more than a millisecond, and the check then only warns, saying so.
+    match status(&r, "tcp") {
+        "fail" => assert!(!ok, "{r:#}"),
+        "warn" => assert!(detail.as_str().unwrap().contains("last seen"), "{detail}"),
+        other => panic!("tcp check {other}: {r:#}"),
+    }
     assert_eq!(
         status(&r, "exit"),
         "pass",
