@@ -8,10 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use grace_protocol::{extensions_api as ext, runtime_api as api};
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, TRAILER, TRANSFER_ENCODING};
-use hyper::{HeaderMap, Method};
+use hyper::{HeaderMap, Method, Uri};
 
 use crate::body::ReqBody;
-use crate::client::{Answer, Client};
+use crate::client::{Answer, Client, parse_uri};
 use crate::config::Endpoint;
 use crate::error::{Diagnostic, Error};
 use crate::response::{Response, ResponseBody};
@@ -36,11 +36,9 @@ impl Client {
     /// `GET /next`: waits (without a timeout) for the next event.
     pub(crate) async fn next(&mut self) -> Result<Invocation, Error> {
         const WHAT: &str = "GET /next";
-        let path = self.endpoint().path(api::NEXT_PATH);
+        let uri = self.next_uri();
         let answer = self
-            .send(WHAT, Method::GET, &path, &mut |b| {
-                b.body(ReqBody::Empty).ok()
-            })
+            .send(WHAT, Method::GET, uri, &mut |_| Some(ReqBody::Empty))
             .await?;
         if answer.status != hyper::StatusCode::OK {
             return Err(api_error(WHAT, &answer));
@@ -58,31 +56,32 @@ impl Client {
         response: Response,
     ) -> Result<(), Error> {
         const WHAT: &str = "POST /response";
-        let path = self
-            .endpoint()
-            .path_of(&[api::INVOCATION_PREFIX, request_id, "/response"]);
+        let uri =
+            parse_uri(
+                self.endpoint()
+                    .path_of(&[api::INVOCATION_PREFIX, request_id, "/response"]),
+            );
         let Response { body, content_type } = response;
         let answer = match body {
             ResponseBody::Buffered(bytes) => {
-                self.send(WHAT, Method::POST, &path, &mut |mut b| {
+                self.send(WHAT, Method::POST, uri, &mut |h| {
                     if let Some(ct) = &content_type {
-                        b = b.header(CONTENT_TYPE, ct.clone());
+                        h.insert(CONTENT_TYPE, ct.clone());
                     }
-                    b.body(ReqBody::full(bytes.clone())).ok()
+                    Some(ReqBody::full(bytes.clone()))
                 })
                 .await?
             }
             ResponseBody::Streaming(stream) => {
                 let mut stream = Some(stream);
-                self.send(WHAT, Method::POST, &path, &mut |b| {
-                    let mut b = b
-                        .header(api::HDR_RESPONSE_MODE, STREAMING)
-                        .header(TRANSFER_ENCODING, CHUNKED)
-                        .header(TRAILER, ERROR_TRAILERS);
+                self.send(WHAT, Method::POST, uri, &mut |h| {
+                    h.insert(HeaderName::from_static(api::HDR_RESPONSE_MODE), STREAMING);
+                    h.insert(TRANSFER_ENCODING, CHUNKED);
+                    h.insert(TRAILER, ERROR_TRAILERS);
                     if let Some(ct) = &content_type {
-                        b = b.header(CONTENT_TYPE, ct.clone());
+                        h.insert(CONTENT_TYPE, ct.clone());
                     }
-                    b.body(ReqBody::stream(stream.take()?)).ok()
+                    Some(ReqBody::stream(stream.take()?))
                 })
                 .await?
             }
@@ -97,34 +96,38 @@ impl Client {
         error: &Diagnostic,
     ) -> Result<(), Error> {
         const WHAT: &str = "POST /error";
-        let path = self
-            .endpoint()
-            .path_of(&[api::INVOCATION_PREFIX, request_id, "/error"]);
-        let answer = self.post_diagnostic(WHAT, &path, error).await?;
+        let uri =
+            parse_uri(
+                self.endpoint()
+                    .path_of(&[api::INVOCATION_PREFIX, request_id, "/error"]),
+            );
+        let answer = self.post_diagnostic(WHAT, uri, error).await?;
         accepted(WHAT, &answer)
     }
 
     /// `POST /runtime/init/error`.
     pub(crate) async fn post_init_error(&mut self, error: &Diagnostic) -> Result<(), Error> {
         const WHAT: &str = "POST /init/error";
-        let path = self.endpoint().path(api::INIT_ERROR_PATH);
-        let answer = self.post_diagnostic(WHAT, &path, error).await?;
+        let uri = parse_uri(self.endpoint().path(api::INIT_ERROR_PATH));
+        let answer = self.post_diagnostic(WHAT, uri, error).await?;
         accepted(WHAT, &answer)
     }
 
     async fn post_diagnostic(
         &mut self,
         what: &'static str,
-        path: &str,
+        uri: Option<Uri>,
         error: &Diagnostic,
     ) -> Result<Answer, Error> {
         let body = Bytes::from(error.to_json());
         let error_type = error_type_header(error);
-        self.send(what, Method::POST, path, &mut |b| {
-            b.header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
-                .header(api::HDR_FUNCTION_ERROR_TYPE, error_type.clone())
-                .body(ReqBody::full(body.clone()))
-                .ok()
+        self.send(what, Method::POST, uri, &mut |h| {
+            h.insert(CONTENT_TYPE, ERROR_CONTENT_TYPE);
+            h.insert(
+                HeaderName::from_static(api::HDR_FUNCTION_ERROR_TYPE),
+                error_type.clone(),
+            );
+            Some(ReqBody::full(body.clone()))
         })
         .await
     }
@@ -133,17 +136,16 @@ impl Client {
     /// the identifier.
     pub(crate) async fn register_extension(&mut self, name: &str) -> Result<HeaderValue, Error> {
         const WHAT: &str = "POST /extension/register";
-        let path = self.endpoint().path(ext::REGISTER_PATH);
+        let uri = parse_uri(self.endpoint().path(ext::REGISTER_PATH));
         let name = HeaderValue::from_str(name).map_err(|e| Error::Transport {
             request: WHAT,
             source: e.into(),
         })?;
         let answer = self
-            .send(WHAT, Method::POST, &path, &mut |b| {
-                b.header(ext::HDR_NAME, name.clone())
-                    .header(CONTENT_TYPE, ERROR_CONTENT_TYPE)
-                    .body(ReqBody::full(Bytes::from_static(br#"{"events":[]}"#)))
-                    .ok()
+            .send(WHAT, Method::POST, uri, &mut |h| {
+                h.insert(HeaderName::from_static(ext::HDR_NAME), name.clone());
+                h.insert(CONTENT_TYPE, ERROR_CONTENT_TYPE);
+                Some(ReqBody::full(Bytes::from_static(br#"{"events":[]}"#)))
             })
             .await?;
         if !answer.status.is_success() {
@@ -168,11 +170,13 @@ impl Client {
         &mut self,
         identifier: &HeaderValue,
     ) -> Result<Answer, Error> {
-        let path = self.endpoint().path(ext::EVENT_NEXT_PATH);
-        self.send("GET /extension/event/next", Method::GET, &path, &mut |b| {
-            b.header(ext::HDR_IDENTIFIER, identifier.clone())
-                .body(ReqBody::Empty)
-                .ok()
+        let uri = parse_uri(self.endpoint().path(ext::EVENT_NEXT_PATH));
+        self.send("GET /extension/event/next", Method::GET, uri, &mut |h| {
+            h.insert(
+                HeaderName::from_static(ext::HDR_IDENTIFIER),
+                identifier.clone(),
+            );
+            Some(ReqBody::Empty)
         })
         .await
     }

@@ -10,12 +10,12 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::Poll;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use grace_protocol::runtime_api as api;
 use http_body_util::BodyExt;
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper::header::{HOST, HeaderValue};
-use hyper::http::request::Builder;
-use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -42,6 +42,8 @@ impl Answer {
 pub(crate) struct Client {
     endpoint: Endpoint,
     host: HeaderValue,
+    /// `/next`, parsed once: cloning it shares its bytes.
+    next_uri: Option<Uri>,
     conn: Option<Conn>,
 }
 
@@ -71,6 +73,7 @@ impl Client {
         let host = HeaderValue::from_str(endpoint.authority())
             .unwrap_or(HeaderValue::from_static("localhost"));
         Self {
+            next_uri: parse_uri(endpoint.path(api::NEXT_PATH)),
             endpoint: endpoint.clone(),
             host,
             conn: None,
@@ -81,15 +84,30 @@ impl Client {
         &self.endpoint
     }
 
-    /// A request builder for `path` (from [`Endpoint::path_of`]) with `Host` set.
-    fn builder(&self, method: &Method, path: &str) -> Builder {
-        Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(HOST, self.host.clone())
+    /// The URI of `GET /next`.
+    pub(crate) fn next_uri(&self) -> Option<Uri> {
+        self.next_uri.clone()
     }
 
-    /// Sends a request (`make` finishes the builder it is given) and reads the whole answer.
+    /// A request to `uri` with `Host` set; `make` adds its other headers and gives its body.
+    /// Built in place, not through `Request::builder`, which moves the request at every step.
+    fn request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        make: &mut (dyn FnMut(&mut HeaderMap) -> Option<ReqBody> + Send),
+    ) -> Option<Request<ReqBody>> {
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(HOST, self.host.clone());
+        let mut req = Request::new(make(&mut headers)?);
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri.clone();
+        *req.headers_mut() = headers;
+        Some(req)
+    }
+
+    /// Sends a request (`make` adds its headers to `Host` and gives its body; `uri` is from
+    /// [`parse_uri`], `None` if the path was not a valid URI) and reads the whole answer.
     /// When a kept-alive connection turns out to be dead, `make` is called again (if it still
     /// can build the request: a streamed body cannot be sent twice) and the request is retried
     /// once on a new connection.
@@ -100,23 +118,27 @@ impl Client {
         &mut self,
         what: &'static str,
         method: Method,
-        path: &str,
-        make: &mut (dyn FnMut(Builder) -> Option<Request<ReqBody>> + Send),
+        uri: Option<Uri>,
+        make: &mut (dyn FnMut(&mut HeaderMap) -> Option<ReqBody> + Send),
     ) -> Result<Answer, Error> {
         let transport = |source: BoxError| Error::Transport {
             request: what,
             source,
         };
         let reused = self.conn.as_ref().is_some_and(|c| !c.closed);
-        let req = make(self.builder(&method, path))
-            .ok_or_else(|| transport("the request cannot be built".into()))?;
+        let req = uri
+            .as_ref()
+            .and_then(|uri| self.request(&method, uri, make).map(|req| (uri, req)));
+        let Some((uri, req)) = req else {
+            return Err(transport("the request cannot be built".into()));
+        };
         let conn = self.connection().await?;
         match round_trip(conn, req).await {
             Ok(answer) => Ok(answer),
             Err(first) => {
                 self.conn = None;
                 let retry = if reused {
-                    make(self.builder(&method, path))
+                    self.request(&method, uri, make)
                 } else {
                     None
                 };
@@ -133,14 +155,24 @@ impl Client {
         }
     }
 
-    /// The open connection, or a new one.
+    /// The open connection, or a new one. (Checked in place: moving the connection out and
+    /// back costs a copy of it per request.)
     async fn connection(&mut self) -> Result<&mut Conn, Error> {
-        let conn = match self.conn.take() {
-            Some(conn) if !conn.closed => conn,
-            _ => connect(self.endpoint.authority()).await?,
-        };
-        Ok(self.conn.insert(conn))
+        if self.conn.as_ref().is_none_or(|c| c.closed) {
+            self.conn = Some(connect(self.endpoint.authority()).await?);
+        }
+        // Set just above when it was not.
+        self.conn.as_mut().ok_or_else(|| Error::Transport {
+            request: "connect",
+            source: "no connection".into(),
+        })
     }
+}
+
+/// A path (from [`Endpoint::path`] or [`Endpoint::path_of`]) as a request URI, without copying
+/// it; `None` if it is not a valid one.
+pub(crate) fn parse_uri(path: String) -> Option<Uri> {
+    Uri::from_maybe_shared(Bytes::from(path)).ok()
 }
 
 /// Opens a connection.
@@ -177,14 +209,35 @@ async fn round_trip(conn: &mut Conn, req: Request<ReqBody>) -> Result<Answer, Bo
     drive(driver, closed, pin!(poll_fn(|cx| sender.poll_ready(cx)))).await??;
     let response = drive(driver, closed, pin!(sender.send_request(req))).await??;
     let (parts, incoming) = response.into_parts();
-    let body = drive(driver, closed, pin!(incoming.collect()))
-        .await??
-        .to_bytes();
+    let body = drive(driver, closed, pin!(read_body(incoming))).await??;
     Ok(Answer {
         status: parts.status,
         headers: parts.headers,
         body,
     })
+}
+
+/// The whole body: its one data frame as it is (the usual case, no copy and no allocation,
+/// unlike `collect`'s queue), or the frames joined.
+async fn read_body(mut incoming: hyper::body::Incoming) -> Result<Bytes, hyper::Error> {
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = incoming.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        if let Some(buf) = &mut joined {
+            buf.extend_from_slice(&data);
+        } else if first.is_empty() {
+            first = data;
+        } else {
+            let mut buf = BytesMut::with_capacity(first.len() + data.len());
+            buf.extend_from_slice(&first);
+            buf.extend_from_slice(&data);
+            joined = Some(buf);
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 /// Polls the connection and `fut` together until `fut` is done. If the connection ends first

@@ -9,11 +9,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use grace_protocol::runtime_api as api;
 use hyper::HeaderMap;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Diagnostic;
+
+// The headers of `/next`, as names rather than strings: looking a name up by a string parses
+// it (and checks its case) each time.
+pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static(api::HDR_REQUEST_ID);
+static DEADLINE_MS: HeaderName = HeaderName::from_static(api::HDR_DEADLINE_MS);
+static INVOKED_FUNCTION_ARN: HeaderName = HeaderName::from_static(api::HDR_INVOKED_FUNCTION_ARN);
+static TRACE_ID: HeaderName = HeaderName::from_static(api::HDR_TRACE_ID);
+static CLIENT_CONTEXT: HeaderName = HeaderName::from_static(api::HDR_CLIENT_CONTEXT);
+static COGNITO_IDENTITY: HeaderName = HeaderName::from_static(api::HDR_COGNITO_IDENTITY);
+static TENANT_ID: HeaderName = HeaderName::from_static(api::HDR_TENANT_ID);
 
 /// One invocation's context: request id, deadline, ARN, tracing, Mobile SDK data, tenant, and
 /// the function's configuration.
@@ -82,7 +92,7 @@ impl Context {
         headers: HeaderMap,
         config: Arc<Config>,
     ) -> Result<Self, ContextError> {
-        match headers.get(api::HDR_REQUEST_ID).map(HeaderValue::to_str) {
+        match headers.get(&REQUEST_ID).map(HeaderValue::to_str) {
             Some(Ok(id)) if is_path_safe(id) => {}
             _ => return Err(ContextError::NoRequestId),
         }
@@ -92,7 +102,7 @@ impl Context {
                 format!("{what}: {detail}"),
             ))
         };
-        let deadline_ms = match headers.get(api::HDR_DEADLINE_MS).map(HeaderValue::to_str) {
+        let deadline_ms = match headers.get(&DEADLINE_MS).map(HeaderValue::to_str) {
             Some(Ok(v)) => v
                 .trim()
                 .parse::<u64>()
@@ -101,9 +111,9 @@ impl Context {
                 return Err(invalid("Lambda-Runtime-Deadline-Ms", "missing".into()));
             }
         };
-        let client_context = parse_json::<ClientContext>(&headers, api::HDR_CLIENT_CONTEXT)
+        let client_context = parse_json::<ClientContext>(&headers, &CLIENT_CONTEXT)
             .map_err(|e| invalid("Lambda-Runtime-Client-Context", e))?;
-        let identity = parse_json::<CognitoIdentity>(&headers, api::HDR_COGNITO_IDENTITY)
+        let identity = parse_json::<CognitoIdentity>(&headers, &COGNITO_IDENTITY)
             .map_err(|e| invalid("Lambda-Runtime-Cognito-Identity", e))?;
         Ok(Self {
             headers,
@@ -117,7 +127,7 @@ impl Context {
     /// The request id, e.g. `8476a536-e9f4-11e8-9739-2dfe598c3fcd`.
     pub fn request_id(&self) -> &str {
         // Checked to be present and visible ASCII in `from_headers`.
-        self.text(api::HDR_REQUEST_ID).unwrap_or_default()
+        self.text(&REQUEST_ID).unwrap_or_default()
     }
 
     /// The deadline, in milliseconds since the Unix epoch.
@@ -140,12 +150,12 @@ impl Context {
     /// The ARN the function was invoked with (function, version or alias); empty if the
     /// platform did not send one.
     pub fn invoked_function_arn(&self) -> &str {
-        self.text(api::HDR_INVOKED_FUNCTION_ARN).unwrap_or_default()
+        self.text(&INVOKED_FUNCTION_ARN).unwrap_or_default()
     }
 
     /// The X-Ray tracing header, e.g. `Root=1-5bef4de7-...;Parent=...;Sampled=1`.
     pub fn xray_trace_id(&self) -> Option<&str> {
-        self.text(api::HDR_TRACE_ID)
+        self.text(&TRACE_ID)
     }
 
     /// The Mobile SDK client context, when the caller sent one.
@@ -160,7 +170,7 @@ impl Context {
 
     /// The tenant id (tenant isolation mode).
     pub fn tenant_id(&self) -> Option<&str> {
-        self.text(api::HDR_TENANT_ID)
+        self.text(&TENANT_ID)
     }
 
     /// The function's configuration.
@@ -173,7 +183,7 @@ impl Context {
         &self.headers
     }
 
-    fn text(&self, name: &str) -> Option<&str> {
+    fn text(&self, name: &HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
@@ -189,7 +199,7 @@ fn is_path_safe(id: &str) -> bool {
 
 fn parse_json<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
-    name: &str,
+    name: &HeaderName,
 ) -> Result<Option<Box<T>>, String> {
     match headers.get(name) {
         None => Ok(None),

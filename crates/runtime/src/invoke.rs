@@ -11,7 +11,6 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use grace_protocol::runtime_api as api;
 use hyper::header::HeaderValue;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
@@ -187,7 +186,7 @@ impl Session {
         // the buffer hyper read `/next` into, and holding it while the answer is read made
         // hyper allocate another 8 kB buffer for that answer.
         let copy = |v: &HeaderValue| HeaderValue::from_bytes(v.as_bytes()).ok();
-        let Some(request_id) = headers.get(api::HDR_REQUEST_ID).and_then(copy) else {
+        let Some(request_id) = headers.get(&crate::context::REQUEST_ID).and_then(copy) else {
             return Err(no_request_id());
         };
         match Context::from_headers(headers, Arc::clone(&self.config)) {
