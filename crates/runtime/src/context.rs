@@ -17,18 +17,16 @@ use crate::error::Diagnostic;
 
 // The headers of `/next`, as names rather than strings: looking a name up by a string parses
 // it (and checks its case) each time.
-pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static(api::HDR_REQUEST_ID);
-static DEADLINE_MS: HeaderName = HeaderName::from_static(api::HDR_DEADLINE_MS);
 static INVOKED_FUNCTION_ARN: HeaderName = HeaderName::from_static(api::HDR_INVOKED_FUNCTION_ARN);
-static TRACE_ID: HeaderName = HeaderName::from_static(api::HDR_TRACE_ID);
-static CLIENT_CONTEXT: HeaderName = HeaderName::from_static(api::HDR_CLIENT_CONTEXT);
-static COGNITO_IDENTITY: HeaderName = HeaderName::from_static(api::HDR_COGNITO_IDENTITY);
 static TENANT_ID: HeaderName = HeaderName::from_static(api::HDR_TENANT_ID);
 
 /// One invocation's context: request id, deadline, ARN, tracing, Mobile SDK data, tenant, and
 /// the function's configuration.
 #[derive(Debug, Clone)]
 pub struct Context {
+    /// Kept beside `headers` (sharing their bytes): read at every invocation.
+    request_id: HeaderValue,
+    trace_id: Option<HeaderValue>,
     headers: HeaderMap,
     deadline_ms: u64,
     client_context: Option<Box<ClientContext>>,
@@ -82,27 +80,42 @@ pub struct CognitoIdentity {
 pub(crate) enum ContextError {
     /// No usable request id: the invocation cannot even be answered.
     NoRequestId,
-    /// The invocation can be answered with this error.
-    Invalid(Diagnostic),
+    /// The invocation (this request id) can be answered with this error.
+    Invalid(HeaderValue, Diagnostic),
 }
 
 impl Context {
-    /// Parses the headers of a `/next` answer.
+    /// Parses the headers of a `/next` answer, in one pass over them (a lookup by name hashes
+    /// the name and costs about as much as this whole pass over the handful `/next` carries).
     pub(crate) fn from_headers(
         headers: HeaderMap,
         config: Arc<Config>,
     ) -> Result<Self, ContextError> {
-        match headers.get(&REQUEST_ID).map(HeaderValue::to_str) {
-            Some(Ok(id)) if is_path_safe(id) => {}
-            _ => return Err(ContextError::NoRequestId),
+        let mut found: [Option<&HeaderValue>; 5] = [None; 5];
+        for (name, value) in &headers {
+            let slot = match name.as_str() {
+                api::HDR_REQUEST_ID => 0,
+                api::HDR_DEADLINE_MS => 1,
+                api::HDR_TRACE_ID => 2,
+                api::HDR_CLIENT_CONTEXT => 3,
+                api::HDR_COGNITO_IDENTITY => 4,
+                _ => continue,
+            };
+            // The first value of a repeated header, as `HeaderMap::get` gives.
+            found[slot].get_or_insert(value);
         }
-        let invalid = |what: &str, detail: String| {
-            ContextError::Invalid(Diagnostic::new(
-                "Runtime.InvalidContext",
-                format!("{what}: {detail}"),
-            ))
+        let [request_id, deadline, trace_id, client_context, identity] = found;
+        let request_id = match request_id {
+            Some(v) if v.to_str().is_ok_and(is_path_safe) => v.clone(),
+            _ => return Err(ContextError::NoRequestId),
         };
-        let deadline_ms = match headers.get(&DEADLINE_MS).map(HeaderValue::to_str) {
+        let invalid = |what: &str, detail: String| {
+            ContextError::Invalid(
+                request_id.clone(),
+                Diagnostic::new("Runtime.InvalidContext", format!("{what}: {detail}")),
+            )
+        };
+        let deadline_ms = match deadline.map(HeaderValue::to_str) {
             Some(Ok(v)) => v
                 .trim()
                 .parse::<u64>()
@@ -111,11 +124,14 @@ impl Context {
                 return Err(invalid("Lambda-Runtime-Deadline-Ms", "missing".into()));
             }
         };
-        let client_context = parse_json::<ClientContext>(&headers, &CLIENT_CONTEXT)
+        let client_context = parse_json::<ClientContext>(client_context)
             .map_err(|e| invalid("Lambda-Runtime-Client-Context", e))?;
-        let identity = parse_json::<CognitoIdentity>(&headers, &COGNITO_IDENTITY)
+        let identity = parse_json::<CognitoIdentity>(identity)
             .map_err(|e| invalid("Lambda-Runtime-Cognito-Identity", e))?;
+        let trace_id = trace_id.filter(|v| v.to_str().is_ok()).cloned();
         Ok(Self {
+            request_id,
+            trace_id,
             headers,
             deadline_ms,
             client_context,
@@ -126,8 +142,8 @@ impl Context {
 
     /// The request id, e.g. `8476a536-e9f4-11e8-9739-2dfe598c3fcd`.
     pub fn request_id(&self) -> &str {
-        // Checked to be present and visible ASCII in `from_headers`.
-        self.text(&REQUEST_ID).unwrap_or_default()
+        // Checked to be visible ASCII in `from_headers`.
+        self.request_id.to_str().unwrap_or_default()
     }
 
     /// The deadline, in milliseconds since the Unix epoch.
@@ -155,7 +171,8 @@ impl Context {
 
     /// The X-Ray tracing header, e.g. `Root=1-5bef4de7-...;Parent=...;Sampled=1`.
     pub fn xray_trace_id(&self) -> Option<&str> {
-        self.text(&TRACE_ID)
+        // Checked to be visible ASCII in `from_headers`.
+        self.trace_id.as_ref().and_then(|v| v.to_str().ok())
     }
 
     /// The Mobile SDK client context, when the caller sent one.
@@ -198,10 +215,9 @@ fn is_path_safe(id: &str) -> bool {
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    name: &HeaderName,
+    value: Option<&HeaderValue>,
 ) -> Result<Option<Box<T>>, String> {
-    match headers.get(name) {
+    match value {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
         Some(v) => serde_json::from_slice(v.as_bytes())
@@ -342,7 +358,9 @@ mod tests {
             ]),
         ] {
             match Context::from_headers(h, config()) {
-                Err(ContextError::Invalid(d)) => assert_eq!(d.error_type, "Runtime.InvalidContext"),
+                Err(ContextError::Invalid(_, d)) => {
+                    assert_eq!(d.error_type, "Runtime.InvalidContext")
+                }
                 other => panic!("{other:?}"),
             }
         }

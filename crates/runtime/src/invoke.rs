@@ -11,7 +11,6 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::header::HeaderValue;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -50,11 +49,13 @@ struct Session {
     settings: Settings,
     flush_hooks: Vec<FlushHook>,
     token: CancellationToken,
+    /// The buffer [`Ready::request_id`] is copied into, handed back after each invocation.
+    id_buf: String,
 }
 
 /// An event ready for the handler.
 struct Ready {
-    request_id: HeaderValue,
+    request_id: String,
     body: Bytes,
     ctx: Context,
 }
@@ -82,6 +83,7 @@ where
         settings,
         flush_hooks,
         token,
+        id_buf: String::new(),
     };
     // Before the first `/next`, which closes extension registration.
     let parked = if session.settings.register_extension {
@@ -95,13 +97,20 @@ where
             Ok(None) => continue,
             Err(end) => break end,
         };
-        let id = ready.request_id.to_str().unwrap_or_default();
+        let Ready {
+            request_id,
+            body,
+            ctx,
+        } = ready;
+        let id = request_id.as_str();
         let span = tracing::info_span!("invoke", requestId = %id);
         let step = async {
-            let result = call(&mut session, &mut handler, id, ready.body, ready.ctx).await?;
+            let result = call(&mut session, &mut handler, id, body, ctx).await?;
             session.answer(id, result).await
         };
-        if let Err(end) = step.instrument(span).await {
+        let stepped = step.instrument(span).await;
+        session.id_buf = request_id;
+        if let Err(end) = stepped {
             break end;
         }
     };
@@ -182,15 +191,14 @@ impl Session {
                 Ok(Err(e)) => return Err(End::Fatal(e)),
                 Ok(Ok(invocation)) => invocation,
             };
-        // Kept to answer after the context moved. A copy (36 bytes), not a clone: a clone shares
-        // the buffer hyper read `/next` into, and holding it while the answer is read made
-        // hyper allocate another 8 kB buffer for that answer.
-        let copy = |v: &HeaderValue| HeaderValue::from_bytes(v.as_bytes()).ok();
-        let Some(request_id) = headers.get(&crate::context::REQUEST_ID).and_then(copy) else {
-            return Err(no_request_id());
-        };
         match Context::from_headers(headers, Arc::clone(&self.config)) {
             Ok(ctx) => {
+                // Kept to answer after the context moved: a copy, into a buffer reused from
+                // one invocation to the next (not a clone, which would keep the buffer hyper
+                // read `/next` into alive for as long as the user keeps the context).
+                let mut request_id = std::mem::take(&mut self.id_buf);
+                request_id.clear();
+                request_id.push_str(ctx.request_id());
                 if self.settings.export_trace_id {
                     trace_env::export(ctx.xray_trace_id());
                 }
@@ -201,7 +209,7 @@ impl Session {
                 }))
             }
             Err(ContextError::NoRequestId) => Err(no_request_id()),
-            Err(ContextError::Invalid(diagnostic)) => {
+            Err(ContextError::Invalid(request_id, diagnostic)) => {
                 let id = request_id.to_str().unwrap_or_default();
                 tracing::error!(request_id = id, error = %diagnostic.error_message, "invalid invocation");
                 self.answer(id, Err(diagnostic)).await.map(|()| None)

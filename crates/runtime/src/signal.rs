@@ -3,7 +3,9 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -15,6 +17,31 @@ use crate::unwind::{call_catching, panic_message};
 pub(crate) struct ShutdownSignal {
     sigterm: Option<Signal>,
     requested: Option<Pin<Box<dyn Future<Output = ()>>>>,
+    /// The triggers are polled with this waker, so that they are polled again only once they
+    /// woke it: polling a pending `Signal` costs about 400 instructions, and the loop polls
+    /// the triggers several times per invocation.
+    woken: Arc<Woken>,
+    waker: Waker,
+}
+
+/// Notes that a trigger may be ready, and wakes the task that last polled the triggers.
+struct Woken {
+    ready: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(task) = task.as_ref() {
+            task.wake_by_ref();
+        }
+    }
 }
 
 impl std::fmt::Debug for ShutdownSignal {
@@ -49,19 +76,39 @@ impl ShutdownSignal {
                 });
             }
         };
+        // Ready at first: the triggers have never been polled.
+        let woken = Arc::new(Woken {
+            ready: AtomicBool::new(true),
+            task: Mutex::new(None),
+        });
         Ok(Self {
             sigterm: Some(sigterm),
             requested: None,
+            waker: Waker::from(Arc::clone(&woken)),
+            woken,
         })
     }
 
     /// Also shut down when `fut` completes.
     pub(crate) fn also_on(&mut self, fut: impl Future<Output = ()> + 'static) {
         self.requested = Some(Box::pin(fut));
+        // The new trigger has never been polled.
+        self.woken.ready.store(true, Ordering::Release);
     }
 
     /// Ready with the trigger once one has fired.
     pub(crate) fn poll_trigger(&mut self, cx: &mut Context<'_>) -> Poll<Trigger> {
+        {
+            let mut task = self.woken.task.lock().unwrap_or_else(|e| e.into_inner());
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        // Cleared before polling: a wake during the poll makes the next poll look again.
+        if !self.woken.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let cx = &mut Context::from_waker(&self.waker);
         if let Some(sigterm) = &mut self.sigterm {
             match sigterm.poll_recv(cx) {
                 Poll::Ready(Some(())) => return Poll::Ready(Trigger::Sigterm),
