@@ -145,8 +145,7 @@ pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths) {
     };
     for rt in runtimes {
         eprint!("grace-bench: callgrind: {} … ", rt.label);
-        rt.instructions =
-            crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label.clone());
+        rt.instructions = crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label);
         match &rt.instructions {
             Ok(n) => eprintln!("{n:.0} instructions per invoke"),
             Err(e) => eprintln!("failed: {e}"),

@@ -182,10 +182,6 @@ impl ProcessOutput {
                 &mut large
             };
             match read(buf) {
-                Ok(n) if n == buf.len() && large.is_empty() => {
-                    self.split_lines(stream, &mut partial, &small[..n]);
-                    large = vec![0u8; 64 * 1024];
-                }
                 Ok(0) => {
                     if !partial.is_empty() {
                         self.emit_line(stream, &partial);
@@ -194,12 +190,11 @@ impl ProcessOutput {
                     return true;
                 }
                 Ok(n) => {
-                    let data = if large.is_empty() {
-                        &small[..n]
-                    } else {
-                        &large[..n]
-                    };
-                    self.split_lines(stream, &mut partial, data);
+                    let filled = n == buf.len();
+                    self.split_lines(stream, &mut partial, &buf[..n]);
+                    if filled && large.is_empty() {
+                        large = vec![0u8; 64 * 1024];
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
