@@ -123,7 +123,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 });
         }
         tokio::time::sleep(args.idle).await;
-        let state = emulator.environments().first().and_then(|e| {
+        let state = emulator.environments().await.first().and_then(|e| {
             e.processes
                 .first()
                 .map(|p| (p.pid, grace_emulator::proc_state(p.pid)))

@@ -121,8 +121,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("grace serve: shutting down (finishing invocations in flight, then spinning environments down; signal again to kill at once)");
         shutdown.cancel();
         tokio::select! {
-            _ = serving => {
+            report = serving => {
                 flush_before_stop.flush();
+                if let Ok(report) = report {
+                    for what in &report.still_running {
+                        eprintln!("grace serve: still running when the close limit ran out (killed): {what}");
+                    }
+                }
                 eprintln!("grace serve: stopped");
                 Ok(ExitCode::SUCCESS)
             }

@@ -2,14 +2,14 @@
 //! own graceful shutdown, and the orphan watchdog.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use grace_protocol::invoke_api::{InvocationType, service_error};
-use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -101,7 +101,7 @@ pub struct InvokeOutput {
     pub content_type: String,
     pub body: Bytes,
     /// A streamed response (then `body` is empty): read it as it arrives.
-    pub stream: Option<crate::server::stream::StreamedBody>,
+    pub stream: Option<crate::stream::StreamedBody>,
     /// `X-Amz-Log-Result`: base64 of the last 4 KB of the invocation's log.
     pub log_result: Option<String>,
 }
@@ -158,7 +158,14 @@ pub struct Emulator {
 struct Inner {
     pools: BTreeMap<String, Arc<Pool>>,
     events: Arc<EventLog>,
-    inflight: TaskTracker,
+    /// Cancelled when the emulator closes: listeners stop accepting, queued work gives up.
+    root: CancellationToken,
+    /// Every task the emulator starts: drivers, pools, servers and their connections,
+    /// asynchronous invokes.
+    tasks: TaskTracker,
+    /// Invokes being answered, by request id, for the close report.
+    inflight: Mutex<BTreeMap<String, String>>,
+    inflight_tracker: TaskTracker,
     closing: AtomicBool,
     // Dropped last: its end fires the kill of whatever is left.
     _watchdog: Arc<Watchdog>,
@@ -190,6 +197,7 @@ impl Emulator {
             watchdog: Arc::clone(&watchdog),
             next_env_id: Arc::new(AtomicU64::new(0)),
             placement,
+            tasks: TaskTracker::new(),
         };
         let mut pools = BTreeMap::new();
         for cfg in functions {
@@ -199,13 +207,16 @@ impl Emulator {
             if pools.contains_key(&cfg.name) {
                 return Err(Error::DuplicateFunction(cfg.name));
             }
-            pools.insert(cfg.name.clone(), Pool::new(cfg, deps.clone()));
+            pools.insert(cfg.name.clone(), Arc::new(Pool::new(cfg, deps.clone())));
         }
         Ok(Self {
             inner: Arc::new(Inner {
                 pools,
                 events,
-                inflight: TaskTracker::new(),
+                root: CancellationToken::new(),
+                tasks: deps.tasks,
+                inflight: Mutex::new(BTreeMap::new()),
+                inflight_tracker: TaskTracker::new(),
                 closing: AtomicBool::new(false),
                 _watchdog: watchdog,
             }),
@@ -217,39 +228,96 @@ impl Emulator {
         self.inner.pools.keys().cloned().collect()
     }
 
-    /// Serves the Invoke API on `listener` until `shutdown` is cancelled; then stops accepting,
-    /// lets invocations in flight finish (each is bounded by its function timeout), spins every
-    /// environment down with the proper sequence, and returns.
-    pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) {
-        let accept = CancellationToken::new();
-        let server = tokio::spawn(crate::server::invoke_api::serve(
-            listener,
-            accept.clone(),
-            self.clone(),
-        ));
-        shutdown.cancelled().await;
-        accept.cancel();
-        let _ = server.await;
-        self.close().await;
+    /// Stops taking invokes, waits for those in flight, and spins every environment down with
+    /// the proper sequence, within [`Self::drain_limit`]; see [`Self::close_within`].
+    pub async fn close(&self) -> CloseReport {
+        self.close_within(self.drain_limit()).await
     }
 
-    /// Stops taking invokes, waits for those in flight, and spins every environment down.
-    pub async fn close(&self) {
-        self.inner.closing.store(true, Ordering::SeqCst);
-        self.inner.inflight.close();
-        self.inner.inflight.wait().await;
-        let closes: Vec<_> = self
+    /// The longest a close should take: the longest function timeout (an invoke in flight),
+    /// the longest shutdown phase, and time to reap.
+    pub fn drain_limit(&self) -> Duration {
+        let longest = self
             .inner
             .pools
             .values()
-            .map(|p| {
-                let p = Arc::clone(p);
-                tokio::spawn(async move { p.close().await })
-            })
-            .collect();
-        for c in closes {
-            let _ = c.await;
+            .map(|p| p.cfg.timeout + p.cfg.budgets.total.max(p.cfg.budgets.runtime_internal_only))
+            .max()
+            .unwrap_or_default();
+        longest + Duration::from_secs(3)
+    }
+
+    /// Closes the emulator, the house way: detect (the root token is cancelled: listeners stop,
+    /// queued asynchronous invokes give up), notify (invokes in flight finish; every environment
+    /// goes through SIGTERM → SHUTDOWN → SIGKILL), and wait, at most `limit`. What was still
+    /// running when the limit ran out is named in the report, and its processes are SIGKILLed.
+    pub async fn close_within(&self, limit: Duration) -> CloseReport {
+        let started = tokio::time::Instant::now();
+        let deadline = started + limit;
+        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner.root.cancel();
+        self.inner.inflight_tracker.close();
+        let mut still_running = Vec::new();
+        if tokio::time::timeout_at(deadline, self.inner.inflight_tracker.wait())
+            .await
+            .is_err()
+        {
+            let inflight = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            still_running.extend(
+                inflight
+                    .iter()
+                    .map(|(id, f)| format!("invoke {id} of function {f}")),
+            );
         }
+        let closes = futures_join(self.inner.pools.values().map(|p| {
+            let p = Arc::clone(p);
+            async move { p.close().await }
+        }));
+        if tokio::time::timeout_at(deadline, closes).await.is_err() {
+            for env in self.environments().await {
+                still_running.push(format!(
+                    "environment {} of function {} ({})",
+                    env.id, env.function, env.phase
+                ));
+                for p in env.processes.iter().filter(|p| p.alive) {
+                    crate::sys::kill_group(p.pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        self.inner.tasks.close();
+        // Helper tasks end once their environments are gone; a short grace, then they are
+        // reported (a connection still held open by a client, say).
+        let grace = deadline.max(tokio::time::Instant::now() + Duration::from_millis(200));
+        if tokio::time::timeout_at(grace, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            still_running.push(format!(
+                "{} emulator task(s) (connections or helpers)",
+                self.inner.tasks.len()
+            ));
+        }
+        for line in &still_running {
+            tracing::warn!(still_running = %line, "close limit of {limit:?} ran out");
+        }
+        CloseReport {
+            took: started.elapsed(),
+            still_running,
+        }
+    }
+
+    /// The root cancellation token (cancelled when the emulator closes).
+    pub(crate) fn root(&self) -> &CancellationToken {
+        &self.inner.root
+    }
+
+    /// The tracker every emulator task is spawned on.
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        &self.inner.tasks
     }
 
     /// Spins down the idle environments of `function` (all functions when `None`) now,
@@ -277,12 +345,12 @@ impl Emulator {
     }
 
     /// Every live environment.
-    pub fn environments(&self) -> Vec<EnvironmentInfo> {
-        self.inner
-            .pools
-            .values()
-            .flat_map(|p| p.environments())
-            .collect()
+    pub async fn environments(&self) -> Vec<EnvironmentInfo> {
+        let mut all = Vec::new();
+        for p in self.inner.pools.values() {
+            all.extend(p.environments().await);
+        }
+        all
     }
 
     fn resolve(&self, name: &str) -> Option<Arc<Pool>> {
@@ -307,7 +375,7 @@ impl Emulator {
                 &format!("Function not found: {arn}"),
             );
         };
-        let Some(_guard) = self.track() else {
+        let Some(_guard) = self.track(&request_id, &input.function) else {
             return InvokeOutput::service_error(
                 request_id,
                 service_error::SERVICE,
@@ -366,7 +434,9 @@ impl Emulator {
         match input.invocation_type {
             InvocationType::DryRun => InvokeOutput::empty(204, request_id),
             InvocationType::Event => {
-                tokio::spawn(invoke_async(pool, request));
+                self.inner
+                    .tasks
+                    .spawn(invoke_async(pool, request, self.inner.root.clone()));
                 InvokeOutput::empty(202, request_id)
             }
             InvocationType::RequestResponse => invoke_sync(&pool, request).await,
@@ -374,10 +444,72 @@ impl Emulator {
     }
 
     /// Counts an invocation in flight; `None` once the emulator is closing.
-    fn track(&self) -> Option<tokio_util::task::task_tracker::TaskTrackerToken> {
-        (!self.inner.closing.load(Ordering::SeqCst)).then(|| self.inner.inflight.token())
+    fn track(&self, request_id: &str, function: &str) -> Option<InflightGuard> {
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(request_id.to_owned(), function.to_owned());
+        Some(InflightGuard {
+            inner: Arc::clone(&self.inner),
+            request_id: request_id.to_owned(),
+            _token: self.inner.inflight_tracker.token(),
+        })
     }
 }
+
+/// An invoke in flight: listed until it is answered.
+struct InflightGuard {
+    inner: Arc<Inner>,
+    request_id: String,
+    _token: tokio_util::task::task_tracker::TaskTrackerToken,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.request_id);
+    }
+}
+
+/// What [`Emulator::close`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReport {
+    /// How long the close took.
+    pub took: Duration,
+    /// What was still running when the limit ran out (empty: a clean close).
+    pub still_running: Vec<String>,
+}
+
+impl CloseReport {
+    /// Everything ended within the limit.
+    pub fn is_clean(&self) -> bool {
+        self.still_running.is_empty()
+    }
+}
+
+/// Waits for every future (they run concurrently on this task).
+async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if set.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+impl Emulator {}
 
 fn decode_client_context(b64: &str) -> Result<String, String> {
     let bytes = base64::engine::general_purpose::STANDARD
@@ -390,11 +522,11 @@ fn decode_client_context(b64: &str) -> Result<String, String> {
 async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
     let request_id = request.request_id.to_string();
     let env = match pool.acquire(&request_id, false).await {
-        Ok((env, deadline)) => {
-            if deadline.is_some() {
-                request.deadline = deadline;
+        Ok(lease) => {
+            if lease.deadline.is_some() {
+                request.deadline = lease.deadline;
             }
-            env
+            lease.take()
         }
         Err(AcquireError::Throttled) => {
             return InvokeOutput::service_error(
@@ -464,21 +596,29 @@ async fn invoke_sync(pool: &Pool, mut request: InvokeRequest) -> InvokeOutput {
 
 /// An `Event` invoke: queued, run when an environment is free, retried twice on a function
 /// error (Lambda waits a minute, then two).
-async fn invoke_async(pool: Arc<Pool>, mut request: InvokeRequest) {
+async fn invoke_async(pool: Arc<Pool>, mut request: InvokeRequest, root: CancellationToken) {
     let delay = pool.cfg.async_retry_delay;
+    let dropped = |request: &InvokeRequest| {
+        tracing::warn!(request_id = %request.request_id, "asynchronous invoke dropped: the emulator is shutting down");
+    };
     for attempt in 0..3u32 {
         if attempt > 0 {
-            tokio::time::sleep(delay * attempt).await;
-        }
-        let (env, deadline) = match pool.acquire(&request.request_id, true).await {
-            Ok(acquired) => acquired,
-            Err(AcquireError::Closed) => {
-                tracing::warn!(request_id = %request.request_id, "asynchronous invoke dropped: the emulator is shutting down");
-                return;
+            tokio::select! {
+                () = tokio::time::sleep(delay * attempt) => {}
+                () = root.cancelled() => return dropped(&request),
             }
+        }
+        let acquired = tokio::select! {
+            acquired = pool.acquire(&request.request_id, true) => acquired,
+            () = root.cancelled() => return dropped(&request),
+        };
+        let lease = match acquired {
+            Ok(lease) => lease,
+            Err(AcquireError::Closed) => return dropped(&request),
             Err(_) => continue,
         };
-        request.deadline = deadline;
+        request.deadline = lease.deadline;
+        let env = lease.take();
         match env.invoke(request.clone()).await.outcome {
             Outcome::Response { .. } | Outcome::Streamed { .. } => return,
             _ => {

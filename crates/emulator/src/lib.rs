@@ -34,14 +34,15 @@ mod ids;
 pub mod logs;
 mod pool;
 mod server;
+mod stream;
 mod sys;
 mod telemetry;
 pub mod timeline;
 
 pub use config::{FunctionConfig, ShutdownBudgets};
-pub use emulator::{Emulator, InvokeInput, InvokeOutput, Options};
+pub use emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput, Options};
 pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
-pub use server::stream::StreamedBody;
+pub use stream::StreamedBody;
 pub use sys::{CpuAffinity, Holdings, Pid, proc_state};

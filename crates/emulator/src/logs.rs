@@ -241,9 +241,10 @@ impl ProcessOutput {
     }
 }
 
-/// `12.34` style milliseconds.
+/// Milliseconds with microsecond precision (3 decimals): the one conversion behind telemetry
+/// metrics, lifecycle events and (printed with two decimals) CloudWatch lines.
 pub(crate) fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// The REPORT line's fields.

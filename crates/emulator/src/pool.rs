@@ -1,21 +1,25 @@
 //! The environments of one function: reuse an idle one, start another up to the concurrency
 //! limit, throttle beyond it, and spin down the ones idle for too long.
 //!
+//! One task owns the membership: callers ask it over a command channel, environments tell it
+//! what becomes of them over a notice channel (`Ready`, `Answered`, `Idle`, `Retired`, `Dead`).
 //! An invoke that finds every environment busy, but one of them already answered and only
 //! finishing its invocation, waits for that one instead of being throttled: a client that sends
 //! its next request the moment it has the last answer must not see 429 at concurrency 1.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use grace_protocol::extensions_api::ShutdownReason;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::config::FunctionConfig;
 use crate::environment::{
-    EnvSpec, Environment, EnvironmentInfo, InitFailure, InitPhase, PoolHooks,
+    self, EnvHandle, EnvSpec, EnvironmentInfo, InitFailure, InitPhase, Notice,
 };
 use crate::events::{EnvId, EventLog};
 use crate::logs::LogSink;
@@ -28,44 +32,13 @@ pub(crate) enum AcquireError {
     Throttled,
     /// Starting a new environment failed; the caller gets this payload.
     InitFailed(InitFailure),
-    /// The emulator is shutting down.
+    /// The emulator is shutting down (or the environment could not be set up).
     Closed,
 }
 
 /// How long an invoke waits for an environment that is finishing its invocation before it
 /// starts a new one (under the concurrency limit).
 const FINISHING_WAIT: Duration = Duration::from_millis(50);
-
-enum Next {
-    Start(InitPhase),
-    Wait((u64, oneshot::Receiver<Option<Lease>>), Option<Duration>),
-}
-
-/// An idle environment handed to one waiting invoke. If the invoke is gone before it takes it
-/// (its caller hung up), dropping the lease puts the environment back into the pool.
-pub(crate) struct Lease(Option<Arc<Environment>>);
-
-impl Lease {
-    fn new(env: Arc<Environment>) -> Self {
-        Self(Some(env))
-    }
-
-    fn into_inner(mut self) -> Arc<Environment> {
-        match self.0.take() {
-            Some(env) => env,
-            // `new` always fills it, and only `into_inner` (which consumes the lease) empties it.
-            None => unreachable!("a lease holds its environment until it is taken"),
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if let Some(env) = self.0.take() {
-            env.after_idle();
-        }
-    }
-}
 
 /// What every pool shares.
 #[derive(Clone)]
@@ -76,362 +49,555 @@ pub(crate) struct PoolDeps {
     pub(crate) next_env_id: Arc<AtomicU64>,
     /// Where environments are pinned (`None`: nowhere).
     pub(crate) placement: Option<Arc<Placement>>,
+    /// Where every task of the emulator is tracked.
+    pub(crate) tasks: TaskTracker,
 }
 
+/// An environment handed to one invoke, with the deadline a suppressed init fixed. If it is
+/// dropped before the invoke takes the handle (its caller hung up), the environment goes back
+/// to the pool.
+pub(crate) struct Lease {
+    handle: Option<EnvHandle>,
+    pool: Option<mpsc::UnboundedSender<Cmd>>,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Lease {
+    fn new(
+        pool: &mpsc::WeakUnboundedSender<Cmd>,
+        handle: &EnvHandle,
+        deadline: Option<Instant>,
+    ) -> Self {
+        Self {
+            handle: Some(handle.clone()),
+            pool: pool.upgrade(),
+            deadline,
+        }
+    }
+}
+
+impl Lease {
+    /// Takes the environment: from now on its own notices tell the pool when it is idle.
+    pub(crate) fn take(mut self) -> EnvHandle {
+        match self.handle.take() {
+            Some(handle) => handle,
+            // Only `take` empties it, and it consumes the lease.
+            None => unreachable!("a lease holds its environment until it is taken"),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let (Some(handle), Some(pool)) = (self.handle.take(), &self.pool) {
+            let _ = pool.send(Cmd::Returned(handle.id));
+        }
+    }
+}
+
+type Acquired = Result<Lease, AcquireError>;
+
+enum Cmd {
+    Acquire {
+        request_id: String,
+        wait: bool,
+        reply: oneshot::Sender<Acquired>,
+    },
+    /// A lease was dropped unused.
+    Returned(EnvId),
+    SpinDown(oneshot::Sender<Vec<EnvHandle>>),
+    Close(oneshot::Sender<()>),
+    Members(oneshot::Sender<Vec<EnvHandle>>),
+}
+
+/// The handle on one function's pool.
 pub(crate) struct Pool {
     pub(crate) cfg: Arc<FunctionConfig>,
-    deps: PoolDeps,
-    state: Mutex<PoolState>,
-    /// Woken whenever an environment leaves the pool.
-    emptied: Notify,
-    me: Weak<Pool>,
+    tx: mpsc::UnboundedSender<Cmd>,
 }
 
-#[derive(Default)]
-struct PoolState {
-    all: Vec<Arc<Environment>>,
-    idle: Vec<Arc<Environment>>,
-    /// Shutting down: no longer counted, but waited for when the pool closes.
-    retiring: Vec<EnvId>,
-    starting: usize,
-    /// Environments in init (listed by the control API; not yet usable).
-    initializing: Vec<Arc<Environment>>,
-    /// Busy environments to spin down as soon as they are idle (`grace shutdown`).
-    drain: Vec<EnvId>,
-    /// Invokes waiting for an environment; `None` tells them to look again.
-    waiters: VecDeque<(u64, oneshot::Sender<Option<Lease>>)>,
-    next_waiter: u64,
-    last_init_failed: bool,
-    closed: bool,
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("function", &self.cfg.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pool {
-    pub(crate) fn new(cfg: FunctionConfig, deps: PoolDeps) -> Arc<Self> {
-        let pool = Arc::new_cyclic(|me| Pool {
-            cfg: Arc::new(cfg),
-            deps,
-            state: Mutex::new(PoolState::default()),
-            emptied: Notify::new(),
-            me: me.clone(),
-        });
-        tokio::spawn(housekeeping(Arc::downgrade(&pool)));
-        pool
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn new(cfg: FunctionConfig, deps: PoolDeps) -> Self {
+        let cfg = Arc::new(cfg);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+        let task = Members {
+            cfg: Arc::clone(&cfg),
+            deps: deps.clone(),
+            cmd_tx: tx.downgrade(),
+            notice_tx,
+            members: HashMap::new(),
+            idle: Vec::new(),
+            retiring: HashSet::new(),
+            drain: HashSet::new(),
+            waiters: VecDeque::new(),
+            last_init_failed: false,
+            closed: false,
+            close_waiters: Vec::new(),
+        };
+        deps.tasks.spawn(task.run(rx, notice_rx));
+        Self { cfg, tx }
     }
 
     /// An environment for one invocation, exclusively; `wait` queues instead of throttling
-    /// (asynchronous invokes). Returns the invoke's deadline when a suppressed init used part
-    /// of it.
-    ///
-    /// An environment that has answered and is only finishing its invocation is preferred to a
-    /// cold start, as Lambda keeps sequential invokes on one warm environment; under the
-    /// concurrency limit that wait is short, after which a new environment starts.
-    pub(crate) async fn acquire(
-        &self,
-        request_id: &str,
-        wait: bool,
-    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
-        let mut impatient = false;
+    /// (asynchronous invokes).
+    pub(crate) async fn acquire(&self, request_id: &str, wait: bool) -> Acquired {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Acquire {
+            request_id: request_id.to_owned(),
+            wait,
+            reply,
+        };
+        if self.tx.send(cmd).is_err() {
+            return Err(AcquireError::Closed);
+        }
+        rx.await.unwrap_or(Err(AcquireError::Closed))
+    }
+
+    /// Spins every environment down (`grace shutdown`), gracefully: the idle ones now, the busy
+    /// ones as soon as their invocation completes. Waits for all of them; returns how many.
+    pub(crate) async fn spin_down(&self) -> usize {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Cmd::SpinDown(reply));
+        let handles = rx.await.unwrap_or_default();
+        for h in &handles {
+            h.wait_dead().await;
+        }
+        handles.len()
+    }
+
+    /// Stops handing out environments and spins every one down once it is idle; waits until
+    /// all are gone.
+    pub(crate) async fn close(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Close(reply)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    pub(crate) async fn environments(&self) -> Vec<EnvironmentInfo> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.tx.send(Cmd::Members(reply));
+        let mut infos = Vec::new();
+        for h in rx.await.unwrap_or_default() {
+            if let Some(info) = h.info().await {
+                infos.push(info);
+            }
+        }
+        infos
+    }
+}
+
+/// Where a member is.
+enum Status {
+    /// In init; `reply` is the invoke waiting for it.
+    Starting {
+        reply: Option<oneshot::Sender<Acquired>>,
+        deadline: Option<Instant>,
+    },
+    Idle {
+        since: Instant,
+    },
+    Busy {
+        answered: bool,
+    },
+}
+
+struct Member {
+    handle: EnvHandle,
+    status: Status,
+}
+
+struct Waiter {
+    request_id: String,
+    wait: bool,
+    reply: oneshot::Sender<Acquired>,
+    /// When it stops waiting for a finishing environment and starts one of its own.
+    expires: Option<Instant>,
+}
+
+/// The pool's task: the only owner of the membership.
+struct Members {
+    cfg: Arc<FunctionConfig>,
+    deps: PoolDeps,
+    /// For leases (weak: the task ends when the last `Pool` handle and lease are gone).
+    cmd_tx: mpsc::WeakUnboundedSender<Cmd>,
+    notice_tx: mpsc::UnboundedSender<(EnvId, Notice)>,
+    /// Counted against the limit: starting, idle and busy environments.
+    members: HashMap<EnvId, Member>,
+    /// Idle members, the most recently used last.
+    idle: Vec<EnvId>,
+    /// Shutting down: no longer counted, but waited for when the pool closes.
+    retiring: HashSet<EnvId>,
+    /// Busy members to spin down as soon as they are idle (`grace shutdown`).
+    drain: HashSet<EnvId>,
+    waiters: VecDeque<Waiter>,
+    last_init_failed: bool,
+    closed: bool,
+    close_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Members {
+    async fn run(
+        mut self,
+        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        mut notices: mpsc::UnboundedReceiver<(EnvId, Notice)>,
+    ) {
         loop {
-            let next = {
-                let mut st = self.lock();
-                if st.closed {
-                    return Err(AcquireError::Closed);
-                }
-                if let Some(env) = st.idle.pop() {
-                    return Ok((env, None));
-                }
-                let under_limit = st.all.len() + st.starting < self.cfg.concurrency.max(1);
-                let finishing = st.all.iter().filter(|e| e.is_finishing()).count();
-                let soon_free = finishing > st.waiters.len();
-                if soon_free && !(impatient && under_limit) {
-                    Next::Wait(self.enqueue(&mut st), under_limit.then_some(FINISHING_WAIT))
-                } else if under_limit {
-                    st.starting += 1;
-                    Next::Start(if st.last_init_failed {
-                        InitPhase::Invoke
-                    } else {
-                        InitPhase::Init
-                    })
-                } else if wait {
-                    Next::Wait(self.enqueue(&mut st), None)
-                } else {
-                    return Err(AcquireError::Throttled);
-                }
-            };
-            let ((id, mut rx), limit) = match next {
-                Next::Start(phase) => return self.start_detached(phase, request_id).await,
-                Next::Wait(waiter, limit) => (waiter, limit),
-            };
-            let received: Result<_, ()> = match limit {
-                None => (&mut rx).await.map_err(drop),
-                Some(limit) => match tokio::time::timeout(limit, &mut rx).await {
-                    Ok(received) => received.map_err(drop),
-                    Err(_) => {
-                        // Withdraw under the lock; if the waiter was already served, its
-                        // answer is in the channel.
-                        let mut st = self.lock();
-                        let queued = st.waiters.iter().position(|(w, _)| *w == id);
-                        if let Some(i) = queued {
-                            st.waiters.remove(i);
-                            impatient = true;
-                            continue;
-                        }
-                        drop(st);
-                        rx.try_recv().map_err(drop)
-                    }
+            let due = self.next_due();
+            tokio::select! {
+                biased;
+                Some((id, notice)) = notices.recv() => self.notice(id, notice),
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => return,
                 },
-            };
-            match received {
-                Ok(Some(lease)) => return Ok((lease.into_inner(), None)),
-                Ok(None) => continue,
-                Err(_) => return Err(AcquireError::Closed),
+                () = sleep_until(due) => self.expire(Instant::now()),
+            }
+            if self.closed && self.members.is_empty() && self.retiring.is_empty() {
+                // Closed and empty: nothing can join any more (acquire answers Closed).
+                self.check_closed();
+                return;
             }
         }
     }
 
-    fn enqueue(&self, st: &mut PoolState) -> (u64, oneshot::Receiver<Option<Lease>>) {
-        let (tx, rx) = oneshot::channel();
-        st.next_waiter += 1;
-        st.waiters.push_back((st.next_waiter, tx));
-        (st.next_waiter, rx)
-    }
-
-    /// Starts an environment in a task of its own: a caller that hangs up during the cold
-    /// start cancels only its wait, and the environment, once ready, joins the pool.
-    async fn start_detached(
-        &self,
-        phase: InitPhase,
-        request_id: &str,
-    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
-        let Some(pool) = self.me.upgrade() else {
-            return Err(AcquireError::Closed);
-        };
-        let request_id = request_id.to_owned();
-        let task = tokio::spawn(async move {
-            let (env, deadline) = pool.start(phase, &request_id).await?;
-            Ok::<_, AcquireError>((Lease::new(env), deadline))
-        });
-        match task.await {
-            Ok(Ok((lease, deadline))) => Ok((lease.into_inner(), deadline)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(AcquireError::Closed),
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Acquire {
+                request_id,
+                wait,
+                reply,
+            } => self.acquire(request_id, wait, reply, false),
+            Cmd::Returned(id) => self.idle_again(id),
+            Cmd::SpinDown(reply) => {
+                let mut handles = Vec::new();
+                for (id, m) in &self.members {
+                    match m.status {
+                        Status::Idle { .. } => m.handle.shutdown(ShutdownReason::Spindown),
+                        Status::Busy { .. } => {
+                            self.drain.insert(*id);
+                        }
+                        Status::Starting { .. } => continue,
+                    }
+                    handles.push(m.handle.clone());
+                }
+                self.idle.clear();
+                let _ = reply.send(handles);
+            }
+            Cmd::Close(reply) => {
+                self.closed = true;
+                for w in self.waiters.drain(..) {
+                    let _ = w.reply.send(Err(AcquireError::Closed));
+                }
+                for id in self.idle.drain(..) {
+                    if let Some(m) = self.members.get(&id) {
+                        m.handle.shutdown(ShutdownReason::Spindown);
+                    }
+                }
+                self.close_waiters.push(reply);
+                self.check_closed();
+            }
+            Cmd::Members(reply) => {
+                let _ = reply.send(self.members.values().map(|m| m.handle.clone()).collect());
+            }
         }
     }
 
-    async fn start(
-        &self,
-        phase: InitPhase,
-        request_id: &str,
-    ) -> Result<(Arc<Environment>, Option<Instant>), AcquireError> {
-        let started = Instant::now();
+    fn notice(&mut self, id: EnvId, notice: Notice) {
+        match notice {
+            Notice::Ready => {
+                self.last_init_failed = false;
+                let Some(m) = self.members.get_mut(&id) else {
+                    return;
+                };
+                let Status::Starting { reply, deadline } = &mut m.status else {
+                    return;
+                };
+                let (reply, deadline) = (reply.take(), *deadline);
+                m.status = Status::Busy { answered: false };
+                if self.closed {
+                    m.handle.shutdown(ShutdownReason::Spindown);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(AcquireError::Closed));
+                    }
+                    return;
+                }
+                let lease = Lease::new(&self.cmd_tx, &m.handle, deadline);
+                match reply {
+                    Some(reply) => {
+                        // A caller that hung up meanwhile drops the lease: the environment
+                        // comes back as idle.
+                        let _ = reply.send(Ok(lease));
+                    }
+                    None => drop(lease),
+                }
+            }
+            Notice::InitFailed(failure) => {
+                if let Some(Member {
+                    status: Status::Starting { reply, .. },
+                    ..
+                }) = self.members.remove(&id)
+                    && let Some(reply) = reply
+                {
+                    let _ = reply.send(Err(AcquireError::InitFailed(failure)));
+                }
+                self.last_init_failed = true;
+                self.wake_one();
+            }
+            Notice::Answered => {
+                if let Some(m) = self.members.get_mut(&id)
+                    && let Status::Busy { answered } = &mut m.status
+                {
+                    *answered = true;
+                }
+            }
+            Notice::Idle => self.idle_again(id),
+            Notice::Retired => {
+                let starting = matches!(
+                    self.members.get(&id).map(|m| &m.status),
+                    Some(Status::Starting { .. })
+                );
+                // A failing init keeps its place until its answer (InitFailed) comes.
+                if !starting {
+                    self.members.remove(&id);
+                    self.idle.retain(|i| *i != id);
+                    self.drain.remove(&id);
+                    self.retiring.insert(id);
+                    self.wake_one();
+                }
+            }
+            Notice::Dead => {
+                self.retiring.remove(&id);
+                self.members.remove(&id);
+                self.check_closed();
+            }
+        }
+    }
+
+    /// An environment finished its invocation (or a lease came back unused).
+    fn idle_again(&mut self, id: EnvId) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if self.closed || self.drain.remove(&id) {
+            m.status = Status::Busy { answered: false };
+            m.handle.shutdown(ShutdownReason::Spindown);
+            return;
+        }
+        let handle = m.handle.clone();
+        while let Some(w) = self.waiters.pop_front() {
+            match w.reply.send(Ok(Lease::new(&self.cmd_tx, &handle, None))) {
+                Ok(()) => {
+                    if let Some(m) = self.members.get_mut(&id) {
+                        m.status = Status::Busy { answered: false };
+                    }
+                    return;
+                }
+                Err(Ok(lease)) => {
+                    // That caller is gone; keep the environment for the next one.
+                    let _ = lease.take();
+                }
+                Err(Err(_)) => {}
+            }
+        }
+        if let Some(m) = self.members.get_mut(&id) {
+            m.status = Status::Idle {
+                since: Instant::now(),
+            };
+        }
+        self.idle.push(id);
+        handle.freeze();
+    }
+
+    fn acquire(
+        &mut self,
+        request_id: String,
+        wait: bool,
+        reply: oneshot::Sender<Acquired>,
+        impatient: bool,
+    ) {
+        if self.closed {
+            let _ = reply.send(Err(AcquireError::Closed));
+            return;
+        }
+        if let Some(id) = self.idle.pop()
+            && let Some(m) = self.members.get_mut(&id)
+        {
+            m.status = Status::Busy { answered: false };
+            let lease = Lease::new(&self.cmd_tx, &m.handle, None);
+            let _ = reply.send(Ok(lease));
+            return;
+        }
+        let under_limit = self.members.len() < self.cfg.concurrency.max(1);
+        let finishing = self
+            .members
+            .values()
+            .filter(|m| matches!(m.status, Status::Busy { answered: true }))
+            .count();
+        let soon_free = finishing > self.waiters.len();
+        if soon_free && !(impatient && under_limit) {
+            let expires = under_limit.then(|| Instant::now() + FINISHING_WAIT);
+            self.waiters.push_back(Waiter {
+                request_id,
+                wait,
+                reply,
+                expires,
+            });
+        } else if under_limit {
+            self.start(&request_id, reply);
+        } else if wait {
+            self.waiters.push_back(Waiter {
+                request_id,
+                wait,
+                reply,
+                expires: None,
+            });
+        } else {
+            let _ = reply.send(Err(AcquireError::Throttled));
+        }
+    }
+
+    /// Starts a new environment for the invoke behind `reply`: a caller that hangs up during
+    /// the cold start cancels only its wait; the environment, once ready, joins the pool.
+    fn start(&mut self, request_id: &str, reply: oneshot::Sender<Acquired>) {
+        let phase = if self.last_init_failed {
+            InitPhase::Invoke
+        } else {
+            InitPhase::Init
+        };
         // A suppressed init runs inside the invoke and is bounded by the function timeout.
         let (limit, deadline) = match phase {
             InitPhase::Init => (self.cfg.init_timeout, None),
-            InitPhase::Invoke => (self.cfg.timeout, Some(started + self.cfg.timeout)),
+            InitPhase::Invoke => (self.cfg.timeout, Some(Instant::now() + self.cfg.timeout)),
         };
-        let hooks: Weak<dyn PoolHooks> = self.me.clone();
+        let listener = match bind() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot bind a Runtime API listener");
+                let _ = reply.send(Err(AcquireError::Closed));
+                return;
+            }
+        };
+        let Ok(addr) = listener.local_addr() else {
+            let _ = reply.send(Err(AcquireError::Closed));
+            return;
+        };
         let spec = EnvSpec {
             id: self.deps.next_env_id.fetch_add(1, Ordering::Relaxed) + 1,
             cfg: Arc::clone(&self.cfg),
             events: Arc::clone(&self.deps.events),
             sink: Arc::clone(&self.deps.sink),
             watchdog: Arc::clone(&self.deps.watchdog),
-            hooks,
             cpus: self
                 .deps
                 .placement
                 .as_ref()
                 .map(|p| p.place(self.cfg.memory_mb)),
+            pool: self.notice_tx.clone(),
+            tasks: self.deps.tasks.clone(),
         };
         let id = spec.id;
-        let result = Environment::start(spec, phase, limit, request_id).await;
-        let mut st = self.lock();
-        st.starting -= 1;
-        st.initializing.retain(|e| e.id() != id);
-        match result {
-            Ok(env) => {
-                st.last_init_failed = false;
-                if st.closed {
-                    drop(st);
-                    env.spawn_shutdown(ShutdownReason::Spindown);
-                    return Err(AcquireError::Closed);
-                }
-                st.all.push(Arc::clone(&env));
-                Ok((env, deadline))
-            }
-            Err(failure) => {
-                st.last_init_failed = true;
-                Self::wake_one(&mut st);
-                Err(AcquireError::InitFailed(failure))
-            }
-        }
-    }
-
-    /// Tells one waiter to look again (capacity was freed).
-    fn wake_one(st: &mut PoolState) {
-        while let Some((_, w)) = st.waiters.pop_front() {
-            if w.send(None).is_ok() {
-                return;
-            }
-        }
-    }
-
-    /// Spins every environment down (`grace shutdown`), gracefully: the idle ones now, the busy
-    /// ones as soon as their invocation completes. Waits for all of them; returns how many.
-    pub(crate) async fn spin_down(&self) -> usize {
-        let (idle, busy) = {
-            let mut st = self.lock();
-            let idle = std::mem::take(&mut st.idle);
-            let busy: Vec<Arc<Environment>> = st
-                .all
-                .iter()
-                .filter(|e| !idle.iter().any(|i| i.id() == e.id()))
-                .cloned()
-                .collect();
-            st.drain.extend(busy.iter().map(|e| e.id()));
-            (idle, busy)
-        };
-        let n = idle.len() + busy.len();
-        for env in &idle {
-            env.spawn_shutdown(ShutdownReason::Spindown);
-        }
-        for env in idle.iter().chain(busy.iter()) {
-            env.wait_dead().await;
-        }
-        n
-    }
-
-    /// Stops handing out environments and spins every one down once it is idle; waits until
-    /// all are gone.
-    pub(crate) async fn close(&self) {
-        let waiters = {
-            let mut st = self.lock();
-            st.closed = true;
-            std::mem::take(&mut st.waiters)
-        };
-        drop(waiters);
-        loop {
-            let notified = self.emptied.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let (empty, idle) = {
-                let mut st = self.lock();
-                (
-                    st.all.is_empty() && st.starting == 0 && st.retiring.is_empty(),
-                    std::mem::take(&mut st.idle),
-                )
-            };
-            if empty {
-                return;
-            }
-            for env in idle {
-                env.spawn_shutdown(ShutdownReason::Spindown);
-            }
-            notified.await;
-        }
-    }
-
-    pub(crate) fn environments(&self) -> Vec<EnvironmentInfo> {
-        let envs: Vec<Arc<Environment>> = {
-            let st = self.lock();
-            st.initializing
-                .iter()
-                .chain(st.all.iter())
-                .cloned()
-                .collect()
-        };
-        envs.iter().map(|e| e.info()).collect()
-    }
-
-    fn tick(&self, now: Instant) {
-        let (all, expired) = {
-            let mut st = self.lock();
-            let mut expired = Vec::new();
-            if let Some(limit) = self.cfg.idle_shutdown {
-                st.idle.retain(|env| {
-                    let keep = env.idle_for(now).is_none_or(|idle| idle < limit);
-                    if !keep {
-                        expired.push(Arc::clone(env));
-                    }
-                    keep
-                });
-            }
-            (st.all.clone(), expired)
-        };
-        for env in &all {
-            env.check_overdue(now);
-        }
-        for env in expired {
-            env.spawn_shutdown(ShutdownReason::Spindown);
-        }
-    }
-}
-
-impl PoolHooks for Pool {
-    fn created(&self, env: Arc<Environment>) {
-        self.lock().initializing.push(env);
-    }
-
-    fn idle(&self, env: Arc<Environment>) {
-        let mut st = self.lock();
-        let drained = st
-            .drain
-            .iter()
-            .position(|id| *id == env.id())
-            .map(|i| st.drain.swap_remove(i));
-        if st.closed || drained.is_some() {
-            drop(st);
-            env.spawn_shutdown(ShutdownReason::Spindown);
-            return;
-        }
-        let mut lease = Lease::new(env);
-        while let Some((_, w)) = st.waiters.pop_front() {
-            match w.send(Some(lease)) {
-                Ok(()) => return,
-                Err(returned) => match returned {
-                    Some(returned) => lease = returned,
-                    None => return,
+        let handle = environment::spawn(spec, addr, phase, limit, request_id);
+        self.deps.tasks.spawn(crate::server::runtime_api::serve(
+            listener,
+            handle.clone(),
+            self.deps.tasks.clone(),
+        ));
+        self.members.insert(
+            id,
+            Member {
+                handle,
+                status: Status::Starting {
+                    reply: Some(reply),
+                    deadline,
                 },
+            },
+        );
+    }
+
+    /// Capacity was freed: the first waiter looks again.
+    fn wake_one(&mut self) {
+        if let Some(w) = self.waiters.pop_front() {
+            self.acquire(w.request_id, w.wait, w.reply, false);
+        }
+    }
+
+    fn check_closed(&mut self) {
+        if self.closed && self.members.is_empty() && self.retiring.is_empty() {
+            for w in self.close_waiters.drain(..) {
+                let _ = w.send(());
             }
         }
-        let env = lease.into_inner();
-        st.idle.push(Arc::clone(&env));
-        drop(st);
-        env.freeze_if_idle();
     }
 
-    fn retired(&self, id: EnvId) {
-        let mut st = self.lock();
-        st.all.retain(|e| e.id() != id);
-        st.idle.retain(|e| e.id() != id);
-        st.initializing.retain(|e| e.id() != id);
-        st.drain.retain(|e| *e != id);
-        st.retiring.push(id);
-        Self::wake_one(&mut st);
+    /// The next idle spin-down or waiter expiry.
+    fn next_due(&self) -> Option<Instant> {
+        let waiter = self.waiters.iter().filter_map(|w| w.expires).min();
+        let idle = self.cfg.idle_shutdown.and_then(|limit| {
+            self.idle
+                .iter()
+                .filter_map(|id| match self.members.get(id)?.status {
+                    Status::Idle { since } => Some(since + limit),
+                    _ => None,
+                })
+                .min()
+        });
+        match (waiter, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    fn dead(&self, id: EnvId) {
-        self.lock().retiring.retain(|e| *e != id);
-        self.emptied.notify_waiters();
+    fn expire(&mut self, now: Instant) {
+        if let Some(limit) = self.cfg.idle_shutdown {
+            let members = &self.members;
+            let mut expired = Vec::new();
+            self.idle.retain(|id| {
+                let keep = match members.get(id).map(|m| &m.status) {
+                    Some(Status::Idle { since }) => now < *since + limit,
+                    _ => false,
+                };
+                if !keep {
+                    expired.push(*id);
+                }
+                keep
+            });
+            for id in expired {
+                if let Some(m) = self.members.get_mut(&id) {
+                    m.status = Status::Busy { answered: false };
+                    m.handle.shutdown(ShutdownReason::Spindown);
+                }
+            }
+        }
+        let (due, keep): (Vec<Waiter>, Vec<Waiter>) = self
+            .waiters
+            .drain(..)
+            .partition(|w| w.expires.is_some_and(|e| e <= now));
+        self.waiters = keep.into();
+        for w in due {
+            self.acquire(w.request_id, w.wait, w.reply, true);
+        }
     }
 }
 
-/// Idle spin-down and overdue invocations, checked a few times a second (nothing on the invoke
-/// path).
-async fn housekeeping(pool: Weak<Pool>) {
-    let period = match pool.upgrade().and_then(|p| p.cfg.idle_shutdown) {
-        Some(idle) => (idle / 4).clamp(Duration::from_millis(10), Duration::from_millis(100)),
-        None => Duration::from_millis(100),
-    };
-    let mut interval = tokio::time::interval(period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let Some(pool) = pool.upgrade() else { return };
-        pool.tick(Instant::now());
+fn bind() -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

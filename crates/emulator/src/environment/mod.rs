@@ -1,272 +1,316 @@
-//! One execution environment (sandbox): its Runtime API listener, its processes, and the state
-//! machine that orders init, invokes, freezes and shutdown (spec §4, §9).
+//! One execution environment (sandbox): a state machine with no I/O ([`machine`]), one driver
+//! task that owns it and does the I/O ([`driver`]: processes, signals, timers, channels), and
+//! the [`EnvHandle`] through which the servers and the pool talk to the driver. Platform events
+//! are rendered into log lines, Telemetry records and lifecycle events in one place
+//! ([`platform`]).
 //!
-//! All state sits behind one short-held mutex; nothing awaits while holding it. Side effects
-//! that involve other parts (handing the environment back to the pool) happen after unlocking.
+//! Nothing here knows the pool or the servers: the pool hears from an environment through the
+//! [`Notice`] channel it hands to [`spawn`], and serves the environment's Runtime API with the
+//! handle.
 //!
-//! Modules: [`extensions`] (registrations and their events), [`init`] (cold start), [`vars`]
-//! (the processes' environment variables), [`invoke`] (one invocation, its completion and
-//! timeout), [`answers`] (the runtime's `/next`, `/response` and `/error`), [`shutdown`] (the
-//! SIGTERM → SHUTDOWN → SIGKILL sequence and process exits).
+//! Modules: [`machine`], [`driver`], [`platform`], [`types`] (requests, events, outcomes,
+//! errors), [`vars`] (the processes' environment variables and the layers' extensions).
 
-mod answers;
-mod extensions;
-mod init;
-mod invoke;
-mod shutdown;
+pub(crate) mod driver;
+pub(crate) mod machine;
+pub(crate) mod platform;
+pub(crate) mod types;
 mod vars;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use nix::sys::signal::Signal;
-use tokio::sync::{Notify, oneshot, watch};
+use grace_protocol::extensions_api::ShutdownReason;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::FunctionConfig;
-use crate::events::{EnvId, EventKind, EventLog, Role};
-use crate::logs::{LogStream, ProcessOutput};
-use crate::sys::{self, Exit, Pid, Watchdog};
+use crate::events::{EnvId, EventLog, Role};
+use crate::logs::LogSink;
+use crate::sys::{self, Pid, Watchdog};
 
-pub(crate) use extensions::{Extension, NextWait};
-pub(crate) use init::EnvSpec;
-pub(crate) use init::{InitFailure, InitPhase};
-pub(crate) use invoke::{InvokeRequest, NextEvent, Outcome, platform_error as platform_error_body};
+use machine::{Answer, Input};
+pub(crate) use types::{
+    ApiError, InitFailure, InitPhase, InvokeRequest, NextEvent, Outcome, platform_error,
+};
 
-/// What the pool learns from its environments.
-pub(crate) trait PoolHooks: Send + Sync {
-    /// A new environment exists and is initialising.
-    fn created(&self, env: Arc<Environment>);
-    /// The environment finished an invocation and is idle again.
-    fn idle(&self, env: Arc<Environment>);
-    /// The environment is shutting down and must not be handed out again; it no longer counts
-    /// against the concurrency limit.
-    fn retired(&self, env: EnvId);
-    /// The environment's shutdown is complete: all its processes are gone.
-    fn dead(&self, env: EnvId);
-}
-
-/// Where an environment is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Init,
+/// What an environment tells its pool.
+#[derive(Debug)]
+pub(crate) enum Notice {
+    /// The caller has its answer; the environment will be idle soon.
+    Answered,
+    /// Idle again, ready for the next invocation.
     Idle,
-    Busy,
-    ShuttingDown,
+    /// Shutting down: never hand it out again; it no longer counts.
+    Retired,
+    /// Every process is gone.
     Dead,
+    /// Init succeeded: the environment is ready for the invoke that started it.
+    Ready,
+    /// Init failed (sent once every process is gone, just before `Dead`).
+    InitFailed(InitFailure),
 }
 
-/// The runtime's side of the Runtime API state machine (RIE's runtime states, §1.8).
-#[derive(Debug, Default)]
-pub(crate) enum RuntimeState {
-    /// Started, has not called `/next` yet.
-    #[default]
-    Starting,
-    /// Parked in `/next`.
-    Parked(oneshot::Sender<NextEvent>),
-    /// Handling the event with this request id.
-    Running(Arc<str>),
-    /// Has answered the event; its next `/next` completes the invocation.
-    Responded(Arc<str>),
-    /// The process is gone.
-    Exited,
-}
-
-impl RuntimeState {
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            Self::Starting => "Started",
-            Self::Parked(_) => "Ready",
-            Self::Running(_) => "Running",
-            Self::Responded(_) => "RuntimeResponseSent",
-            Self::Exited => "Exited",
-        }
-    }
-}
-
-/// A process of the environment and how it ended.
-#[derive(Debug)]
-pub(crate) struct Proc {
-    pub(crate) pid: Pid,
-    pub(crate) role: Role,
-    pub(crate) name: String,
-    exit: watch::Sender<Option<Exit>>,
-}
-
-impl Proc {
-    pub(crate) fn exited(&self) -> Option<Exit> {
-        *self.exit.borrow()
-    }
-
-    /// Waits until the process has exited, at most `limit`; `true` if it did.
-    pub(crate) async fn wait_exit(&self, limit: Duration) -> bool {
-        let mut rx = self.exit.subscribe();
-        tokio::time::timeout(limit, rx.wait_for(Option::is_some))
-            .await
-            .is_ok()
-    }
-
-    pub(crate) fn signal(&self, signal: Signal) -> bool {
-        sys::kill_group(self.pid, signal)
-    }
-}
-
-/// Everything that changes during the environment's life.
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) phase: Phase,
-    pub(crate) runtime: RuntimeState,
-    pub(crate) runtime_proc: Option<Arc<Proc>>,
-    pub(crate) invocation: Option<invoke::Invocation>,
-    pub(crate) extensions: Vec<Extension>,
-    /// External extension processes launched from layers, by executable name.
-    pub(crate) launched: Vec<Arc<Proc>>,
-    pub(crate) registration_open: bool,
-    /// What the runtime posted to `/runtime/init/error`.
-    pub(crate) init_error: Option<(String, Bytes)>,
-    /// A fatal error reported by an extension (`Extension.InitError`…).
-    pub(crate) fatal: Option<(String, String)>,
-    pub(crate) frozen: bool,
-    pub(crate) outputs: Vec<Arc<ProcessOutput>>,
-    /// Init duration, reported on the first invocation's REPORT line.
-    pub(crate) cold_start: Option<Duration>,
-    pub(crate) idle_since: Instant,
-    pub(crate) invocations: u64,
-    pub(crate) memory: sys::MemoryMeter,
-}
-
-/// One sandbox.
-pub(crate) struct Environment {
+/// What an environment is made from.
+pub(crate) struct EnvSpec {
     pub(crate) id: EnvId,
     pub(crate) cfg: Arc<FunctionConfig>,
-    pub(crate) function: Arc<str>,
-    pub(crate) arn: Arc<str>,
-    pub(crate) runtime_api: SocketAddr,
     pub(crate) events: Arc<EventLog>,
-    pub(crate) log: Arc<LogStream>,
-    pub(crate) telemetry: Arc<crate::telemetry::Hub>,
+    pub(crate) sink: LogSink,
     pub(crate) watchdog: Arc<Watchdog>,
-    pub(crate) hooks: Weak<dyn PoolHooks>,
-    /// The CPUs its processes are pinned to (freed when the environment is dropped).
+    /// The CPUs its processes are pinned to, if any.
     pub(crate) cpus: Option<sys::CpuLease>,
-    /// Cancelled once the environment is dead: closes its Runtime API listener and connections.
-    pub(crate) token: CancellationToken,
-    /// Woken on every state change that someone may be waiting for (init progress, exits).
-    pub(crate) changed: Notify,
-    state: Mutex<State>,
+    /// Where its notices go.
+    pub(crate) pool: mpsc::UnboundedSender<(EnvId, Notice)>,
+    /// Where its helper tasks are tracked.
+    pub(crate) tasks: TaskTracker,
 }
 
-impl std::fmt::Debug for Environment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Environment")
-            .field("id", &self.id)
-            .field("function", &self.function)
-            .field("runtime_api", &self.runtime_api)
-            .finish_non_exhaustive()
-    }
+/// Starts an environment whose Runtime API is at `runtime_api` and begins its init. The pool
+/// hears `Ready`, or `InitFailed` once every process is gone.
+pub(crate) fn spawn(
+    spec: EnvSpec,
+    runtime_api: SocketAddr,
+    phase: InitPhase,
+    limit: Duration,
+    request_id: &str,
+) -> EnvHandle {
+    driver::spawn(spec, runtime_api, phase, limit, request_id)
 }
 
-impl Environment {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+/// A message to the driver.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// An input, and where its answer goes.
+    Input(Input, Option<oneshot::Sender<Result<Answer, ApiError>>>),
+    /// `GET /runtime/invocation/next`: the receiver the event will come on.
+    Next(oneshot::Sender<Result<oneshot::Receiver<NextEvent>, ApiError>>),
+    /// `GET /extension/event/next`.
+    ExtensionNext {
+        id: Option<String>,
+        reply: oneshot::Sender<Result<NextWait, ApiError>>,
+    },
+    /// An invocation, its answer, and (with `Tail`) its log once it completes.
+    Invoke {
+        req: InvokeRequest,
+        reply: oneshot::Sender<Outcome>,
+        tail: Option<oneshot::Sender<Vec<u8>>>,
+    },
+    /// A snapshot for the control API.
+    Info(oneshot::Sender<EnvironmentInfo>),
+}
+
+/// An event for an extension: now, or later.
+#[derive(Debug)]
+pub(crate) enum NextWait {
+    Now(Bytes),
+    Later(oneshot::Receiver<Bytes>),
+}
+
+/// The answer of [`EnvHandle::invoke`]: the outcome, and (with `tail`) the log tail once the
+/// invocation has completed.
+#[derive(Debug)]
+pub(crate) struct Invoked {
+    pub(crate) outcome: Outcome,
+    pub(crate) tail: Option<oneshot::Receiver<Vec<u8>>>,
+}
+
+/// The way to an environment's driver. Cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct EnvHandle {
+    pub(crate) id: EnvId,
+    tx: mpsc::UnboundedSender<Msg>,
+    dead: watch::Receiver<bool>,
+    /// Cancelled once the environment is dead: closes its Runtime API and connections.
+    pub(crate) closed: CancellationToken,
+    pub(crate) telemetry: Arc<crate::telemetry::Hub>,
+    pub(crate) cfg: Arc<FunctionConfig>,
+}
+
+/// The environment is gone (its driver has stopped).
+fn gone() -> ApiError {
+    ApiError::forbidden(
+        grace_protocol::runtime_api::error_type::INVALID_STATE_TRANSITION,
+        "The execution environment is shut down",
+    )
+}
+
+impl EnvHandle {
+    /// Sends `input` and waits for the machine's answer.
+    async fn call(&self, input: Input) -> Result<Answer, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Input(input, Some(tx))).is_err() {
+            return Err(gone());
+        }
+        rx.await.unwrap_or_else(|_| Err(gone()))
     }
 
-    pub(crate) fn record(&self, kind: EventKind) {
-        self.events.record(&self.function, self.id, kind);
+    /// Sends `input` without waiting.
+    pub(crate) fn tell(&self, input: Input) {
+        let _ = self.tx.send(Msg::Input(input, None));
     }
 
-    pub(crate) fn id(&self) -> EnvId {
-        self.id
+    /// `GET /runtime/invocation/next`.
+    pub(crate) async fn runtime_next(&self) -> Result<oneshot::Receiver<NextEvent>, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Next(tx)).is_err() {
+            return Err(gone());
+        }
+        rx.await.unwrap_or_else(|_| Err(gone()))
     }
 
-    /// A snapshot for the control API and tests.
-    pub(crate) fn info(&self) -> EnvironmentInfo {
-        let st = self.lock();
-        let mut pids = Vec::new();
-        if let Some(p) = &st.runtime_proc {
-            pids.push(ProcInfo {
-                role: p.role,
-                name: p.name.clone(),
-                pid: p.pid,
-                alive: p.exited().is_none(),
-            });
+    /// May the runtime answer `id` now?
+    pub(crate) async fn check_answer(&self, id: &str, what: &'static str) -> Result<(), ApiError> {
+        self.call(Input::CheckAnswer {
+            id: id.to_owned(),
+            what,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// `/response` or `/error`.
+    pub(crate) async fn runtime_answer(
+        &self,
+        id: &str,
+        outcome: Outcome,
+        error_type: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.call(Input::RuntimeAnswer {
+            id: id.to_owned(),
+            outcome,
+            error_type,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// A streamed response ended with an error.
+    pub(crate) fn stream_error(&self, id: &str, error_type: String) {
+        self.tell(Input::StreamError {
+            id: id.to_owned(),
+            error_type,
+        });
+    }
+
+    /// `POST /runtime/init/error`.
+    pub(crate) async fn init_error(
+        &self,
+        error_type: Option<String>,
+        body: Bytes,
+    ) -> Result<(), ApiError> {
+        self.call(Input::InitError { error_type, body })
+            .await
+            .map(drop)
+    }
+
+    /// `POST /extension/register` with a validated request; returns the identifier.
+    pub(crate) async fn register(
+        &self,
+        name: &str,
+        invoke: bool,
+        shutdown: bool,
+    ) -> Result<String, ApiError> {
+        let id = crate::ids::uuid().to_string();
+        self.call(Input::Register {
+            id: id.clone(),
+            name: name.to_owned(),
+            invoke,
+            shutdown,
+        })
+        .await?;
+        Ok(id)
+    }
+
+    /// `GET /extension/event/next`.
+    pub(crate) async fn extension_next(&self, id: Option<String>) -> Result<NextWait, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::ExtensionNext { id, reply }).is_err() {
+            return Err(gone());
         }
-        for p in &st.launched {
-            pids.push(ProcInfo {
-                role: p.role,
-                name: p.name.clone(),
-                pid: p.pid,
-                alive: p.exited().is_none(),
-            });
-        }
-        EnvironmentInfo {
-            id: self.id,
-            function: self.function.to_string(),
-            runtime_api: self.runtime_api.to_string(),
-            phase: format!("{:?}", st.phase).to_ascii_lowercase(),
-            frozen: st.frozen,
-            invocations: st.invocations,
-            extensions: st.extensions.iter().map(|e| e.name.clone()).collect(),
-            processes: pids,
-            cpus: self
-                .cpus
-                .as_ref()
-                .map(sys::CpuLease::cpus)
-                .unwrap_or_default(),
+        rx.await.unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// `POST /extension/{init,exit}/error`.
+    pub(crate) async fn extension_error(
+        &self,
+        id: Option<String>,
+        reported: Option<String>,
+        fatal: &'static str,
+    ) -> Result<(), ApiError> {
+        self.call(Input::ExtensionError {
+            id,
+            reported,
+            fatal,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// The name of the extension an identifier names.
+    pub(crate) async fn extension_name(&self, id: Option<String>) -> Result<String, ApiError> {
+        match self.call(Input::ExtensionName { id }).await? {
+            Answer::Name(name) => Ok(name),
+            _ => Err(gone()),
         }
     }
 
-    /// SIGSTOP every process group while idle (Lambda's freeze, §4.3).
-    pub(crate) fn freeze_if_idle(&self) {
-        if !self.cfg.freeze {
-            return;
-        }
-        let mut st = self.lock();
-        if st.phase != Phase::Idle || st.frozen {
-            return;
-        }
-        self.signal_all(&st, Signal::SIGSTOP);
-        st.frozen = true;
-        drop(st);
-        self.record(EventKind::Freeze);
-    }
-
-    /// SIGCONT every process group; called with the state locked before any event is handed
-    /// to the environment's processes.
-    pub(crate) fn thaw(&self, st: &mut State) {
-        if st.frozen {
-            self.signal_all(st, Signal::SIGCONT);
-            st.frozen = false;
-            self.record(EventKind::Thaw);
-        }
-    }
-
-    fn signal_all(&self, st: &State, signal: Signal) {
-        for p in st.runtime_proc.iter().chain(st.launched.iter()) {
-            if p.exited().is_none() {
-                p.signal(signal);
-            }
-        }
-    }
-
-    /// Drains every output pipe now, so lines written so far are in the log.
-    pub(crate) fn drain_logs(&self, st: &State) {
-        for out in &st.outputs {
-            out.drain(&self.log);
+    /// Runs one invocation; the pool guarantees the environment is this caller's alone.
+    pub(crate) async fn invoke(&self, req: InvokeRequest) -> Invoked {
+        let request_id = Arc::clone(&req.request_id);
+        let (reply, rx) = oneshot::channel();
+        let (tail_tx, tail_rx) = if req.tail {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let sent = self.tx.send(Msg::Invoke {
+            req,
+            reply,
+            tail: tail_tx,
+        });
+        let outcome = match sent {
+            Ok(()) => rx.await.ok(),
+            Err(_) => None,
+        };
+        let outcome = outcome.unwrap_or_else(|| Outcome::PlatformError {
+            body: platform_error(
+                &request_id,
+                grace_protocol::runtime_api::error_type::RUNTIME_UNKNOWN,
+                "Invocation was abandoned",
+            ),
+        });
+        Invoked {
+            outcome,
+            tail: tail_rx,
         }
     }
 
-    /// Max Memory Used, in MB, of all the environment's processes.
-    pub(crate) fn max_memory_mb(&self, st: &mut State) -> u64 {
-        let roots: Vec<sys::Pid> = st
-            .runtime_proc
-            .iter()
-            .chain(st.launched.iter())
-            .map(|p| p.pid)
-            .collect();
-        st.memory.peak_kib(&roots).div_ceil(1024)
+    /// Freezes the environment if it is idle (the pool keeps it).
+    pub(crate) fn freeze(&self) {
+        self.tell(Input::Freeze);
+    }
+
+    /// Starts the shutdown sequence (nothing happens if it has started already).
+    pub(crate) fn shutdown(&self, reason: ShutdownReason) {
+        self.tell(Input::Shutdown(reason));
+    }
+
+    /// Waits until every process of the environment is gone.
+    pub(crate) async fn wait_dead(&self) {
+        let mut dead = self.dead.clone();
+        let _ = dead.wait_for(|d| *d).await;
+    }
+
+    /// A snapshot for the control API; `None` once the environment is gone.
+    pub(crate) async fn info(&self) -> Option<EnvironmentInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Msg::Info(tx)).ok()?;
+        rx.await.ok()
     }
 }
 
@@ -292,26 +336,4 @@ pub struct ProcInfo {
     pub name: String,
     pub pid: Pid,
     pub alive: bool,
-}
-
-/// An error answer of the Runtime or Extensions API: status and `{"errorType","errorMessage"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
-    pub(crate) status: u16,
-    pub(crate) error_type: &'static str,
-    pub(crate) message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: u16, error_type: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            error_type,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn forbidden(error_type: &'static str, message: impl Into<String>) -> Self {
-        Self::new(403, error_type, message)
-    }
 }

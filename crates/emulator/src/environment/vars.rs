@@ -1,56 +1,48 @@
 //! The environment variables of an environment's processes (§4.6, §2.4), and where external
 //! extensions are found (§2.4).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use super::Environment;
 use crate::config::FunctionConfig;
 
-impl Environment {
-    /// The runtime's environment (§4.6): the function's variables, then the reserved ones.
-    pub(super) fn runtime_env(&self) -> Vec<(String, String)> {
-        let cfg = &self.cfg;
-        let mut env = base_env(cfg);
-        let today = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
-        let stream = format!(
-            "{}/[{}]{}",
-            today.get(..10).unwrap_or_default().replace('-', "/"),
-            cfg.version(),
-            crate::ids::uuid().simple()
-        );
-        let task_root = cfg.task_root.to_string_lossy().into_owned();
-        set(&mut env, "_HANDLER", &cfg.handler);
-        set(&mut env, "LAMBDA_TASK_ROOT", &task_root);
-        set(&mut env, "LAMBDA_RUNTIME_DIR", &task_root);
-        set(
-            &mut env,
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            &format!("/aws/lambda/{}", cfg.name),
-        );
-        set(&mut env, "AWS_LAMBDA_LOG_STREAM_NAME", &stream);
-        if let Some(exec_env) = &cfg.execution_env {
-            set(&mut env, "AWS_EXECUTION_ENV", exec_env);
-        }
-        set(
-            &mut env,
-            "AWS_LAMBDA_RUNTIME_API",
-            &self.runtime_api.to_string(),
-        );
-        env
+/// The runtime's environment (§4.6): the function's variables, then the reserved ones.
+pub(super) fn runtime_env(cfg: &FunctionConfig, runtime_api: SocketAddr) -> Vec<(String, String)> {
+    let mut env = base_env(cfg);
+    let today = humantime::format_rfc3339(std::time::SystemTime::now()).to_string();
+    let stream = format!(
+        "{}/[{}]{}",
+        today.get(..10).unwrap_or_default().replace('-', "/"),
+        cfg.version(),
+        crate::ids::uuid().simple()
+    );
+    let task_root = cfg.task_root.to_string_lossy().into_owned();
+    set(&mut env, "_HANDLER", &cfg.handler);
+    set(&mut env, "LAMBDA_TASK_ROOT", &task_root);
+    set(&mut env, "LAMBDA_RUNTIME_DIR", &task_root);
+    set(
+        &mut env,
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        &format!("/aws/lambda/{}", cfg.name),
+    );
+    set(&mut env, "AWS_LAMBDA_LOG_STREAM_NAME", &stream);
+    if let Some(exec_env) = &cfg.execution_env {
+        set(&mut env, "AWS_EXECUTION_ENV", exec_env);
     }
+    set(&mut env, "AWS_LAMBDA_RUNTIME_API", &runtime_api.to_string());
+    env
+}
 
-    /// An external extension's environment: the runtime's minus the runtime-only variables and
-    /// anything starting with `_` (§2.4).
-    pub(super) fn extension_env(&self) -> Vec<(String, String)> {
-        let mut env = base_env(&self.cfg);
-        set(
-            &mut env,
-            "AWS_LAMBDA_RUNTIME_API",
-            &self.runtime_api.to_string(),
-        );
-        env.retain(|(k, _)| !k.starts_with('_') && !RUNTIME_ONLY.contains(&k.as_str()));
-        env
-    }
+/// An external extension's environment: the runtime's minus the runtime-only variables and
+/// anything starting with `_` (§2.4).
+pub(super) fn extension_env(
+    cfg: &FunctionConfig,
+    runtime_api: SocketAddr,
+) -> Vec<(String, String)> {
+    let mut env = base_env(cfg);
+    set(&mut env, "AWS_LAMBDA_RUNTIME_API", &runtime_api.to_string());
+    env.retain(|(k, _)| !k.starts_with('_') && !RUNTIME_ONLY.contains(&k.as_str()));
+    env
 }
 
 const RUNTIME_ONLY: &[&str] = &[

@@ -13,9 +13,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The body type of every response: whole, or streamed from a runtime.
-pub(crate) type Body = http_body_util::Either<Full<Bytes>, super::stream::StreamedBody>;
+pub(crate) type Body = http_body_util::Either<Full<Bytes>, crate::stream::StreamedBody>;
 
 /// A whole body.
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
@@ -35,6 +36,7 @@ pub(crate) enum OnStop {
 pub(crate) async fn serve<F, Fut>(
     listener: TcpListener,
     token: CancellationToken,
+    tasks: TaskTracker,
     on_stop: OnStop,
     handler: F,
 ) where
@@ -57,7 +59,7 @@ pub(crate) async fn serve<F, Fut>(
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let token = token.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let service = service_fn(move |req| {
                 let fut = handler(req);
                 async move { Ok::<_, Infallible>(fut.await) }

@@ -10,15 +10,33 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Body, BodyError, read_body};
-use crate::emulator::{Emulator, InvokeInput, InvokeOutput};
+use crate::emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput};
 
-/// Serves until `token` is cancelled.
-pub(crate) async fn serve(listener: TcpListener, token: CancellationToken, emulator: Emulator) {
-    http::serve(listener, token, http::OnStop::Drain, move |req| {
-        let emulator = emulator.clone();
-        async move { route(emulator, req).await }
-    })
-    .await;
+impl Emulator {
+    /// Serves the Invoke API on `listener` until `shutdown` is cancelled; then stops accepting,
+    /// lets invocations in flight finish (each is bounded by its function timeout), spins every
+    /// environment down with the proper sequence, and returns what [`Emulator::close`] saw.
+    pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) -> CloseReport {
+        let accept = self.root().child_token();
+        let emulator = self.clone();
+        let server = self.tasks().spawn(http::serve(
+            listener,
+            accept.clone(),
+            self.tasks().clone(),
+            http::OnStop::Drain,
+            move |req| {
+                let emulator = emulator.clone();
+                async move { route(emulator, req).await }
+            },
+        ));
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = self.root().cancelled() => {}
+        }
+        accept.cancel();
+        let _ = server.await;
+        self.close().await
+    }
 }
 
 async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
@@ -43,7 +61,7 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
         }
         (&Method::GET, "/grace/v1/environments") => http::json(
             200,
-            serde_json::to_vec(&emulator.environments()).unwrap_or_default(),
+            serde_json::to_vec(&emulator.environments().await).unwrap_or_default(),
         ),
         (&Method::GET, "/grace/v1/timeline.svg") => {
             let svg =

@@ -5,4 +5,3 @@
 pub(crate) mod http;
 pub(crate) mod invoke_api;
 pub(crate) mod runtime_api;
-pub(crate) mod stream;

@@ -8,22 +8,26 @@ use grace_protocol::extensions_api as ext_api;
 use grace_protocol::runtime_api::{self as rt_api, InvocationPath, error_type};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
 use super::http::{self, Body, BodyError, read_body};
-use crate::environment::{ApiError, Environment, NextEvent, NextWait, Outcome};
+use crate::environment::{ApiError, EnvHandle, NextEvent, NextWait, Outcome};
 use crate::telemetry::Api;
 
-/// Serves the environment's APIs until it is dead.
-pub(crate) async fn serve(listener: TcpListener, env: Arc<Environment>) {
-    let token = env.token.clone();
-    http::serve(listener, token, http::OnStop::Close, move |req| {
+/// Serves the environment's APIs until it is dead; connections are tracked on `tasks`.
+pub(crate) async fn serve(listener: TcpListener, env: EnvHandle, tasks: TaskTracker) {
+    let token = env.closed.clone();
+    let env = Arc::new(env);
+    http::serve(listener, token, tasks, http::OnStop::Close, move |req| {
         let env = Arc::clone(&env);
         async move { route(env, req).await }
     })
     .await;
 }
 
-async fn route(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+type Env = Arc<EnvHandle>;
+
+async fn route(env: Env, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if path == rt_api::NEXT_PATH {
         return match *req.method() {
@@ -51,10 +55,10 @@ async fn route(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> 
         (&Method::POST, ext_api::REGISTER_PATH) => register(env, req).await,
         (&Method::GET, ext_api::EVENT_NEXT_PATH) => extension_next(env, req).await,
         (&Method::POST, ext_api::INIT_ERROR_PATH) => {
-            extension_error(env, req, error_type::EXTENSION_INIT_ERROR)
+            extension_error(env, req, error_type::EXTENSION_INIT_ERROR).await
         }
         (&Method::POST, ext_api::EXIT_ERROR_PATH) => {
-            extension_error(env, req, error_type::EXTENSION_EXIT_ERROR)
+            extension_error(env, req, error_type::EXTENSION_EXIT_ERROR).await
         }
         (&Method::PUT, "/2022-07-01/telemetry") => subscribe(env, req, Api::Telemetry).await,
         (&Method::PUT, "/2020-08-15/logs") => subscribe(env, req, Api::Logs).await,
@@ -68,8 +72,8 @@ fn api_error(e: &ApiError) -> Response<Body> {
 }
 
 /// `GET /runtime/invocation/next`: parks until the next event.
-async fn next(env: Arc<Environment>) -> Response<Body> {
-    let rx = match env.runtime_next() {
+async fn next(env: Env) -> Response<Body> {
+    let rx = match env.runtime_next().await {
         Ok(rx) => rx,
         Err(e) => return api_error(&e),
     };
@@ -135,8 +139,8 @@ fn itoa(n: u64) -> String {
 }
 
 /// `POST /runtime/invocation/{id}/response` (§1.3).
-async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Response<Body> {
-    if let Err(e) = env.check_can_answer(id, "InvocationResponse") {
+async fn response(env: Env, id: &str, req: Request<Incoming>) -> Response<Body> {
+    if let Err(e) = env.check_answer(id, "InvocationResponse").await {
         return api_error(&e);
     }
     let mode = http::header(&req, rt_api::HDR_RESPONSE_MODE);
@@ -146,21 +150,26 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
     }
     if mode.is_some() {
         let message = "Invalid function response mode";
-        let body = crate::environment::platform_error_body(
+        let body = crate::environment::platform_error(
             id,
             error_type::RUNTIME_INVALID_RESPONSE_MODE,
             message,
         );
-        let _ = env.runtime_answer(
-            id,
-            Outcome::PlatformError { body },
-            Some(error_type::RUNTIME_INVALID_RESPONSE_MODE.to_owned()),
-        );
+        let _ = env
+            .runtime_answer(
+                id,
+                Outcome::PlatformError { body },
+                Some(error_type::RUNTIME_INVALID_RESPONSE_MODE.to_owned()),
+            )
+            .await;
         return http::error(400, error_type::INVALID_RESPONSE_MODE, message);
     }
     let content_type = http::header(&req, header::CONTENT_TYPE.as_str()).map(str::to_owned);
     match read_body(req, rt_api::MAX_PAYLOAD_BYTES).await {
-        Ok(body) => match env.runtime_answer(id, Outcome::Response { body, content_type }, None) {
+        Ok(body) => match env
+            .runtime_answer(id, Outcome::Response { body, content_type }, None)
+            .await
+        {
             Ok(()) => {
                 http::after_queued_tasks().await;
                 http::accepted()
@@ -178,11 +187,13 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
             let outcome = Outcome::PlatformError {
                 body: Bytes::from(body.to_json()),
             };
-            let _ = env.runtime_answer(
-                id,
-                outcome,
-                Some(error_type::FUNCTION_RESPONSE_TOO_LARGE.to_owned()),
-            );
+            let _ = env
+                .runtime_answer(
+                    id,
+                    outcome,
+                    Some(error_type::FUNCTION_RESPONSE_TOO_LARGE.to_owned()),
+                )
+                .await;
             http::error(
                 413,
                 error_type::REQUEST_ENTITY_TOO_LARGE,
@@ -198,8 +209,8 @@ async fn response(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Re
 }
 
 /// `POST /runtime/invocation/{id}/error` (§1.4): the body goes to the caller unchanged.
-async fn function_error(env: Arc<Environment>, id: &str, req: Request<Incoming>) -> Response<Body> {
-    if let Err(e) = env.check_can_answer(id, "InvocationErrorResponse") {
+async fn function_error(env: Env, id: &str, req: Request<Incoming>) -> Response<Body> {
+    if let Err(e) = env.check_answer(id, "InvocationErrorResponse").await {
         return api_error(&e);
     }
     let header_type = http::header(&req, rt_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
@@ -228,7 +239,10 @@ async fn function_error(env: Arc<Environment>, id: &str, req: Request<Incoming>)
     } else {
         body
     };
-    match env.runtime_answer(id, Outcome::FunctionError { body }, Some(error_type)) {
+    match env
+        .runtime_answer(id, Outcome::FunctionError { body }, Some(error_type))
+        .await
+    {
         Ok(()) => {
             http::after_queued_tasks().await;
             http::accepted()
@@ -238,27 +252,42 @@ async fn function_error(env: Arc<Environment>, id: &str, req: Request<Incoming>)
 }
 
 /// `POST /runtime/init/error` (§1.5).
-async fn init_error(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+async fn init_error(env: Env, req: Request<Incoming>) -> Response<Body> {
     let header_type = http::header(&req, rt_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
     let body = read_body(req, rt_api::MAX_PAYLOAD_BYTES)
         .await
         .unwrap_or_default();
-    match env.runtime_init_error(header_type, body) {
+    match env.init_error(header_type, body).await {
         Ok(()) => http::accepted(),
         Err(e) => api_error(&e),
     }
 }
 
-/// `POST /extension/register` (§2.1).
-async fn register(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+/// `POST /extension/register` (§2.1): the request's own shape is checked here, in RAPID's
+/// order, then the environment's state.
+async fn register(env: Env, req: Request<Incoming>) -> Response<Body> {
     let name = http::header(&req, ext_api::HDR_NAME)
         .unwrap_or_default()
         .to_owned();
     let feature = http::header(&req, ext_api::HDR_ACCEPT_FEATURE).map(str::to_owned);
     let body = read_body(req, 64 * 1024).await.unwrap_or_default();
-    match env.register_extension(&name, feature.as_deref(), &body) {
-        Ok((id, body)) => {
-            let mut res = http::json(200, body);
+    let (invoke, shutdown) = match parse_registration(&name, &body) {
+        Ok(events) => events,
+        Err(e) => return api_error(&e),
+    };
+    match env.register(&name, invoke, shutdown).await {
+        Ok(id) => {
+            let cfg = &env.cfg;
+            let wants_account = feature
+                .as_deref()
+                .is_some_and(|f| f.split(',').any(|f| f.trim() == "accountId"));
+            let response = ext_api::RegisterResponse {
+                function_name: cfg.name.clone(),
+                function_version: cfg.version().to_owned(),
+                handler: cfg.handler.clone(),
+                account_id: wants_account.then(|| cfg.account_id.clone()),
+            };
+            let mut res = http::json(200, serde_json::to_vec(&response).unwrap_or_default());
             if let Ok(v) = HeaderValue::from_str(&id) {
                 res.headers_mut().insert(ext_api::HDR_IDENTIFIER, v);
             }
@@ -268,10 +297,51 @@ async fn register(env: Arc<Environment>, req: Request<Incoming>) -> Response<Bod
     }
 }
 
+/// The registration request's name and body: which events it asks for (INVOKE, SHUTDOWN).
+fn parse_registration(name: &str, body: &[u8]) -> Result<(bool, bool), ApiError> {
+    use ext_api::error_type as et;
+    if name.is_empty() {
+        return Err(ApiError::forbidden(
+            et::INVALID_EXTENSION_NAME,
+            "Empty extension name",
+        ));
+    }
+    let request: ext_api::RegisterRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ext_api::RegisterRequest::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::forbidden(
+                et::INVALID_REQUEST_FORMAT,
+                format!("Invalid request format: {e}"),
+            )
+        })?
+    };
+    if request.configuration_keys.is_some() {
+        return Err(ApiError::forbidden(
+            et::INVALID_REQUEST_FORMAT,
+            "configurationKeys are deprecated; use environment variables instead",
+        ));
+    }
+    let (mut invoke, mut shutdown) = (false, false);
+    for event in &request.events {
+        match event.as_str() {
+            "INVOKE" => invoke = true,
+            "SHUTDOWN" => shutdown = true,
+            other => {
+                return Err(ApiError::forbidden(
+                    et::INVALID_EVENT_TYPE,
+                    format!("Invalid event type: {other}"),
+                ));
+            }
+        }
+    }
+    Ok((invoke, shutdown))
+}
+
 /// `GET /extension/event/next` (§2.2).
-async fn extension_next(env: Arc<Environment>, req: Request<Incoming>) -> Response<Body> {
+async fn extension_next(env: Env, req: Request<Incoming>) -> Response<Body> {
     let id = http::header(&req, ext_api::HDR_IDENTIFIER).map(str::to_owned);
-    let event = match env.extension_next(id.as_deref()) {
+    let event = match env.extension_next(id.clone()).await {
         Ok(NextWait::Now(event)) => event,
         Ok(NextWait::Later(rx)) => match rx.await {
             Ok(event) => event,
@@ -291,14 +361,10 @@ async fn extension_next(env: Arc<Environment>, req: Request<Incoming>) -> Respon
 }
 
 /// `POST /extension/init/error` and `/extension/exit/error` (§2.3).
-fn extension_error(
-    env: Arc<Environment>,
-    req: Request<Incoming>,
-    fatal: &'static str,
-) -> Response<Body> {
-    let id = http::header(&req, ext_api::HDR_IDENTIFIER);
-    let reported = http::header(&req, ext_api::HDR_FUNCTION_ERROR_TYPE);
-    match env.extension_error(id, reported, fatal) {
+async fn extension_error(env: Env, req: Request<Incoming>, fatal: &'static str) -> Response<Body> {
+    let id = http::header(&req, ext_api::HDR_IDENTIFIER).map(str::to_owned);
+    let reported = http::header(&req, ext_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
+    match env.extension_error(id, reported, fatal).await {
         Ok(()) => http::accepted(),
         Err(e) => api_error(&e),
     }
@@ -307,14 +373,17 @@ fn extension_error(
 /// A streamed `/response` (§1.6): the caller gets the stream as it arrives; the runtime gets its
 /// 202 once the stream has ended.
 async fn streamed_response(
-    env: Arc<Environment>,
+    env: Env,
     id: &str,
     req: Request<Incoming>,
     content_type: Option<String>,
 ) -> Response<Body> {
-    use super::stream::{StreamEnd, channel, forward};
+    use crate::stream::{StreamEnd, channel, forward};
     let (tx, body) = channel();
-    if let Err(e) = env.runtime_answer(id, Outcome::Streamed { body, content_type }, None) {
+    if let Err(e) = env
+        .runtime_answer(id, Outcome::Streamed { body, content_type }, None)
+        .await
+    {
         return api_error(&e);
     }
     match forward(req.into_body(), tx).await {
@@ -322,11 +391,11 @@ async fn streamed_response(
         StreamEnd::Complete {
             error: Some(error_type),
         } => {
-            env.set_invocation_error(id, error_type);
+            env.stream_error(id, error_type);
             http::accepted()
         }
         StreamEnd::Truncated { error_type } => {
-            env.set_invocation_error(id, error_type.to_owned());
+            env.stream_error(id, error_type.to_owned());
             http::error(
                 400,
                 error_type::TRUNCATED_HTTP_REQUEST,
@@ -337,9 +406,9 @@ async fn streamed_response(
 }
 
 /// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs` (§3.1, §3.4).
-async fn subscribe(env: Arc<Environment>, req: Request<Incoming>, api: Api) -> Response<Body> {
+async fn subscribe(env: Env, req: Request<Incoming>, api: Api) -> Response<Body> {
     let id = http::header(&req, ext_api::HDR_IDENTIFIER).map(str::to_owned);
-    let name = match env.extension_name(id.as_deref()) {
+    let name = match env.extension_name(id).await {
         Ok(name) => name,
         Err(e) => return api_error(&e),
     };

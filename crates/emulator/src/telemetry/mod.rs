@@ -14,7 +14,7 @@ mod subscription;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -204,9 +204,4 @@ fn only_in(kind: &str) -> Option<Api> {
 
 fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-/// Milliseconds as telemetry metrics carry them (3 decimals).
-pub(crate) fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }

@@ -1,0 +1,544 @@
+//! The driver: one task per environment that owns its [`Machine`] and carries out its effects
+//! (processes, signals, channels to parked API calls and to the caller, telemetry, the pool's
+//! notices), feeding what happens back in as inputs. The machine is only ever touched here, so
+//! it needs no lock; everything else reaches it through messages.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::signal::Signal;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::machine::{Answer, Effect, Input, Machine, PoolNote, State};
+use super::platform::Outputs;
+use super::types::{ApiError, InitPhase, NextEvent, Outcome, new_trace_id};
+use super::{EnvHandle, EnvSpec, EnvironmentInfo, Msg, NextWait, Notice, ProcInfo, vars};
+use crate::config::FunctionConfig;
+use crate::events::{EnvId, EventLog, Role};
+use crate::logs::{LogStream, ProcessOutput};
+use crate::sys::{self, Exit, Holdings, Pid, ProcessSpec, Watchdog};
+
+/// Starts the driver and the environment's init.
+pub(super) fn spawn(
+    spec: EnvSpec,
+    runtime_api: SocketAddr,
+    phase: InitPhase,
+    limit: Duration,
+    request_id: &str,
+) -> EnvHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (dead_tx, dead_rx) = watch::channel(false);
+    let function: Arc<str> = Arc::from(spec.cfg.name.as_str());
+    let telemetry = Arc::new(crate::telemetry::Hub::new());
+    let closed = CancellationToken::new();
+    let handle = EnvHandle {
+        id: spec.id,
+        tx: tx.clone(),
+        dead: dead_rx,
+        closed: closed.clone(),
+        telemetry: Arc::clone(&telemetry),
+        cfg: Arc::clone(&spec.cfg),
+    };
+    let extensions = vars::external_extensions(&spec.cfg.layers);
+    let names = extensions.iter().map(|(n, _)| n.clone()).collect();
+    let driver = Driver {
+        id: spec.id,
+        machine: Machine::new(Arc::clone(&spec.cfg), Instant::now()),
+        log: Arc::new(LogStream::new(
+            Arc::clone(&function),
+            spec.id,
+            spec.sink,
+            Some(Arc::clone(&telemetry)),
+        )),
+        function,
+        cfg: spec.cfg,
+        runtime_api,
+        runtime_api_text: runtime_api.to_string(),
+        tx,
+        events: spec.events,
+        telemetry,
+        watchdog: spec.watchdog,
+        cpus: spec.cpus,
+        pool: spec.pool,
+        tasks: spec.tasks.clone(),
+        extension_paths: extensions,
+        outputs: Vec::new(),
+        memory: Default::default(),
+        parked_next: None,
+        pending_next: None,
+        ext_parked: Vec::new(),
+        ext_pending: Vec::new(),
+        caller: None,
+        tail: None,
+        sampler: None,
+        closed,
+        dead: dead_tx,
+    };
+    let start = Input::Start {
+        phase,
+        limit,
+        request_id: request_id.to_owned(),
+        extensions: names,
+    };
+    spec.tasks.spawn(driver.run(rx, start));
+    handle
+}
+
+struct Driver {
+    id: EnvId,
+    machine: Machine,
+    cfg: Arc<FunctionConfig>,
+    function: Arc<str>,
+    runtime_api: SocketAddr,
+    runtime_api_text: String,
+    /// Inputs from the driver's own helper tasks (exits, settling, flushes) come back here.
+    tx: mpsc::UnboundedSender<Msg>,
+    events: Arc<EventLog>,
+    log: Arc<LogStream>,
+    telemetry: Arc<crate::telemetry::Hub>,
+    watchdog: Arc<Watchdog>,
+    cpus: Option<sys::CpuLease>,
+    pool: mpsc::UnboundedSender<(EnvId, Notice)>,
+    tasks: TaskTracker,
+    extension_paths: Vec<(String, PathBuf)>,
+    outputs: Vec<Arc<ProcessOutput>>,
+    memory: sys::MemoryMeter,
+    /// The runtime's parked `/next`, and an event that came before it parked.
+    parked_next: Option<oneshot::Sender<NextEvent>>,
+    pending_next: Option<NextEvent>,
+    /// Each extension's parked `event/next`, and an event that came while it was not parked.
+    ext_parked: Vec<Option<oneshot::Sender<Bytes>>>,
+    ext_pending: Vec<Option<Bytes>>,
+    /// The caller of the invocation in flight, and where its log tail goes.
+    caller: Option<oneshot::Sender<Outcome>>,
+    tail: Option<oneshot::Sender<Vec<u8>>>,
+    /// Readings of what the runtime holds, from SIGTERM to its exit.
+    sampler: Option<JoinHandle<(Option<Holdings>, Duration)>>,
+    closed: CancellationToken,
+    dead: watch::Sender<bool>,
+}
+
+impl Driver {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, start: Input) {
+        let mut finished = self.feed(start).1;
+        while !finished {
+            let deadline = self.machine.deadline();
+            let msg = tokio::select! {
+                biased;
+                msg = rx.recv() => msg,
+                () = sleep_until(deadline) => None,
+            };
+            finished = match msg {
+                Some(msg) => self.handle(msg),
+                None => self.feed(Input::Tick).1,
+            };
+        }
+        self.telemetry.stop();
+        self.closed.cancel();
+        let _ = self.pool.send((self.id, Notice::Dead));
+        self.dead.send_replace(true);
+    }
+
+    /// Handles one message; `true` once the environment is dead.
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Input(input, reply) => {
+                let (answer, finished) = self.feed(input);
+                if let (Some(reply), Some(answer)) = (reply, answer) {
+                    let _ = reply.send(answer);
+                }
+                finished
+            }
+            Msg::Next(reply) => {
+                let (answer, finished) = self.feed(Input::RuntimeNext);
+                let answer = answer.unwrap_or(Ok(Answer::Done)).map(|_| {
+                    let (tx, rx) = oneshot::channel();
+                    match self.pending_next.take() {
+                        Some(event) => {
+                            let _ = tx.send(event);
+                        }
+                        None => self.parked_next = Some(tx),
+                    }
+                    rx
+                });
+                let _ = reply.send(answer);
+                finished
+            }
+            Msg::ExtensionNext { id, reply } => {
+                let (answer, finished) = self.feed(Input::ExtensionNext { id });
+                let wait = match answer {
+                    Some(Ok(Answer::Extension(i))) => {
+                        self.grow_extensions(i);
+                        match self.ext_pending[i].take() {
+                            Some(event) => Ok(NextWait::Now(event)),
+                            None => {
+                                let (tx, rx) = oneshot::channel();
+                                self.ext_parked[i] = Some(tx);
+                                Ok(NextWait::Later(rx))
+                            }
+                        }
+                    }
+                    Some(Err(e)) => Err(e),
+                    _ => Err(ApiError::forbidden(
+                        grace_protocol::extensions_api::error_type::UNKNOWN_IDENTIFIER,
+                        "Unknown extension identifier",
+                    )),
+                };
+                let _ = reply.send(wait);
+                finished
+            }
+            Msg::Invoke {
+                mut req,
+                reply,
+                tail,
+            } => {
+                if !matches!(self.machine.state(), State::Idle(_)) {
+                    // The pool hands out idle environments only; one whose runtime just died
+                    // lands here.
+                    let body = super::platform_error(
+                        &req.request_id,
+                        grace_protocol::runtime_api::error_type::RUNTIME_EXIT_ERROR,
+                        "Runtime is not ready",
+                    );
+                    let _ = reply.send(Outcome::PlatformError { body });
+                    return false;
+                }
+                if req.trace_id.is_none() {
+                    req.trace_id = Some(new_trace_id());
+                }
+                self.caller = Some(reply);
+                self.tail = tail;
+                self.feed(Input::Invoke(req)).1
+            }
+            Msg::Info(reply) => {
+                let _ = reply.send(self.info());
+                false
+            }
+        }
+    }
+
+    /// Feeds `input` and everything its effects give back; returns the first input's answer
+    /// and whether the environment is now dead.
+    fn feed(&mut self, input: Input) -> (Option<Result<Answer, ApiError>>, bool) {
+        let mut queue = VecDeque::from([input]);
+        let mut answer = None;
+        let mut first = true;
+        let mut finished = false;
+        while let Some(input) = queue.pop_front() {
+            let fx = self.machine.on(input, Instant::now());
+            if first {
+                answer = fx.answer;
+                first = false;
+            }
+            for effect in fx.list {
+                finished |= self.apply(effect, &mut queue);
+            }
+        }
+        (answer, finished)
+    }
+
+    /// Carries out one effect; inputs it gives at once go on `queue`. `true` when finished.
+    fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Input>) -> bool {
+        match effect {
+            Effect::Launch { role, name } => queue.push_back(self.launch(role, name)),
+            Effect::Signal { pid, signal } => {
+                sys::kill_group(pid, signal);
+            }
+            Effect::AwaitSettled { pid } => {
+                let tx = self.tx.clone();
+                self.tasks.spawn(async move {
+                    let until = Instant::now() + Duration::from_millis(100);
+                    while !sys::settled_after_thaw(pid) && Instant::now() < until {
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    }
+                    let _ = tx.send(Msg::Input(Input::Settled, None));
+                });
+            }
+            Effect::Sigterm {
+                pid,
+                inspect,
+                budget,
+            } => {
+                if inspect {
+                    // Read before signalling: a runtime may exit the instant SIGTERM arrives,
+                    // and a cleanup may take less than it takes to start a thread.
+                    let inspector = sys::Inspector::new(pid, self.runtime_api.port());
+                    let before = inspector.sample();
+                    self.sampler = Some(sample_until_exit(
+                        inspector,
+                        before,
+                        std::time::Instant::now(),
+                        budget,
+                    ));
+                }
+                sys::kill_group(pid, Signal::SIGTERM);
+            }
+            Effect::CollectLeftovers { pid } => match self.sampler.take() {
+                Some(sampler) => {
+                    let tx = self.tx.clone();
+                    self.tasks.spawn(async move {
+                        let (holdings, stale) = sampler.await.unwrap_or((None, Duration::ZERO));
+                        let input = Input::Leftovers {
+                            holdings,
+                            stale_ms: super::platform::ms(stale),
+                        };
+                        let _ = tx.send(Msg::Input(input, None));
+                    });
+                }
+                None => queue.push_back(Input::Leftovers {
+                    holdings: sys::Inspector::new(pid, self.runtime_api.port()).sample(),
+                    stale_ms: 0.0,
+                }),
+            },
+            Effect::Record(kind) => self.events.record(&self.function, self.id, kind),
+            Effect::Platform(event) => {
+                let is_end = matches!(event, super::platform::PlatformEvent::End { .. });
+                self.render(event);
+                if is_end && let Some(tail) = self.tail.take() {
+                    let _ = tail.send(self.log.take_tail());
+                }
+            }
+            Effect::Next(event) => {
+                if let Some(tx) = self.parked_next.take() {
+                    // If the runtime's connection is gone the process is exiting; its exit is
+                    // reported like any crash.
+                    let _ = tx.send(event);
+                } else {
+                    self.pending_next = Some(event);
+                }
+            }
+            Effect::ToExtension { index, event } => {
+                self.grow_extensions(index);
+                let undelivered = match self.ext_parked[index].take() {
+                    Some(tx) => tx.send(event).err(),
+                    None => Some(event),
+                };
+                if undelivered.is_some() {
+                    self.ext_pending[index] = undelivered;
+                }
+            }
+            Effect::Reply(outcome) => {
+                if let Some(caller) = self.caller.take() {
+                    let _ = caller.send(outcome);
+                }
+            }
+            Effect::FlushTelemetry { deadline } => {
+                let tx = self.tx.clone();
+                let telemetry = Arc::clone(&self.telemetry);
+                self.tasks.spawn(async move {
+                    telemetry.flush(deadline.into_std()).await;
+                    let _ = tx.send(Msg::Input(Input::TelemetryFlushed, None));
+                });
+            }
+            Effect::Unwatch { pid } => self.watchdog.remove(pid),
+            Effect::DrainLogs => self.drain_logs(),
+            Effect::Pool(note) => {
+                let notice = match note {
+                    PoolNote::Answered => Notice::Answered,
+                    PoolNote::Idle => Notice::Idle,
+                    PoolNote::Retired => Notice::Retired,
+                };
+                let _ = self.pool.send((self.id, notice));
+            }
+            Effect::InitDone(result) => {
+                let notice = match result {
+                    Ok(()) => Notice::Ready,
+                    Err(failure) => Notice::InitFailed(failure),
+                };
+                let _ = self.pool.send((self.id, notice));
+            }
+            Effect::Finished => return true,
+        }
+        false
+    }
+
+    fn render(&mut self, event: super::platform::PlatformEvent) {
+        let outputs = &self.outputs;
+        let log = &self.log;
+        let drain = || {
+            for out in outputs {
+                out.drain(log);
+            }
+        };
+        let pids = self.machine.pids();
+        let memory = &mut self.memory;
+        let mut max_memory_mb = || memory.peak_kib(&pids).div_ceil(1024);
+        Outputs {
+            cfg: &self.cfg,
+            function: &self.function,
+            env: self.id,
+            runtime_api: &self.runtime_api_text,
+            events: &self.events,
+            log: &self.log,
+            telemetry: &self.telemetry,
+            drain: &drain,
+            max_memory_mb: &mut max_memory_mb,
+        }
+        .render(event);
+    }
+
+    fn drain_logs(&self) {
+        for out in &self.outputs {
+            out.drain(&self.log);
+        }
+    }
+
+    fn grow_extensions(&mut self, index: usize) {
+        if self.ext_parked.len() <= index {
+            self.ext_parked.resize_with(index + 1, || None);
+            self.ext_pending.resize_with(index + 1, || None);
+        }
+    }
+
+    /// Starts a process of this environment: own process group, watched for orphans, its
+    /// output in the log, its exit reported.
+    fn launch(&mut self, role: Role, name: String) -> Input {
+        let spec = match role {
+            Role::Runtime => {
+                let Some((program, args)) = self.cfg.command.split_first() else {
+                    return Input::LaunchFailed {
+                        role,
+                        name,
+                        error: "no bootstrap command".to_owned(),
+                    };
+                };
+                ProcessSpec {
+                    program: program.clone(),
+                    args: args.to_vec(),
+                    cwd: self.cfg.task_root.clone(),
+                    env: vars::runtime_env(&self.cfg, self.runtime_api),
+                }
+            }
+            Role::Extension => {
+                let Some((_, path)) = self.extension_paths.iter().find(|(n, _)| *n == name) else {
+                    return Input::LaunchFailed {
+                        role,
+                        name,
+                        error: "not found in any layer".to_owned(),
+                    };
+                };
+                ProcessSpec {
+                    program: path.clone().into_os_string(),
+                    args: Vec::new(),
+                    cwd: path
+                        .parent()
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| self.cfg.task_root.clone()),
+                    env: vars::extension_env(&self.cfg, self.runtime_api),
+                }
+            }
+        };
+        match self.start_process(role, &name, &spec) {
+            Ok(pid) => Input::Launched { role, name, pid },
+            Err(e) => {
+                let error = match role {
+                    Role::Runtime => {
+                        format!("cannot start {}: {e}", spec.program.to_string_lossy())
+                    }
+                    Role::Extension => e.to_string(),
+                };
+                Input::LaunchFailed { role, name, error }
+            }
+        }
+    }
+
+    fn start_process(
+        &mut self,
+        role: Role,
+        name: &str,
+        spec: &ProcessSpec,
+    ) -> std::io::Result<Pid> {
+        let spawned = match &self.cpus {
+            Some(cpus) => cpus.spawn_within(|| sys::spawn(spec))?,
+            None => sys::spawn(spec)?,
+        };
+        let pid = spawned.pid;
+        self.watchdog.add(pid);
+        let label = (role == Role::Extension).then(|| name.to_owned());
+        let output = Arc::new(ProcessOutput::new(spawned.output, label)?);
+        self.outputs.push(Arc::clone(&output));
+        self.tasks.spawn(output.pump(Arc::clone(&self.log)));
+        let tx = self.tx.clone();
+        let mut child = spawned.child;
+        self.tasks.spawn(async move {
+            let exit = match child.wait().await {
+                Ok(status) => Exit::from_status(status),
+                Err(_) => Exit::Code(-1),
+            };
+            let _ = tx.send(Msg::Input(Input::Exited { pid, exit }, None));
+        });
+        Ok(pid)
+    }
+
+    fn info(&self) -> EnvironmentInfo {
+        let m = &self.machine;
+        EnvironmentInfo {
+            id: self.id,
+            function: self.function.to_string(),
+            runtime_api: self.runtime_api_text.clone(),
+            phase: m.state().name().to_owned(),
+            frozen: m.frozen(),
+            invocations: m.invocations(),
+            extensions: m.extensions().iter().map(|e| e.name.clone()).collect(),
+            processes: m
+                .procs()
+                .iter()
+                .map(|p| ProcInfo {
+                    role: p.role,
+                    name: p.name.clone(),
+                    pid: p.pid,
+                    alive: p.exit.is_none(),
+                })
+                .collect(),
+            cpus: self
+                .cpus
+                .as_ref()
+                .map(sys::CpuLease::cpus)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads what the runtime holds, back to back (on a blocking-pool thread that only yields
+/// between readings), until its exit begins or `budget` runs out. The answer is the last reading
+/// of the live process (readings taken once the exit has begun are discarded: the kernel is
+/// closing descriptors) and how long before the exit it was taken: on a loaded machine the
+/// readings can lag, and a close in that gap cannot be seen.
+fn sample_until_exit(
+    inspector: sys::Inspector,
+    before: Option<Holdings>,
+    before_at: std::time::Instant,
+    budget: Duration,
+) -> JoinHandle<(Option<Holdings>, Duration)> {
+    let deadline = std::time::Instant::now() + budget;
+    tokio::task::spawn_blocking(move || {
+        let mut last = before;
+        let mut taken = before_at;
+        while std::time::Instant::now() < deadline {
+            match inspector.sample() {
+                Some(now) => {
+                    last = Some(now);
+                    taken = std::time::Instant::now();
+                }
+                None => return (last, taken.elapsed()),
+            }
+            std::thread::yield_now();
+        }
+        (inspector.sample().or(last), Duration::ZERO)
+    })
+}
