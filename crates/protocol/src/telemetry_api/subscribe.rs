@@ -307,7 +307,7 @@ impl SubscribeRequest {
     /// serde's position. The destination is only checked for presence: which hosts are
     /// "inside the environment" is the platform's business.
     pub fn parse(api: Api, body: &[u8]) -> Result<Self, InvalidRequest> {
-        let raw: Raw = serde_json::from_slice(body)
+        let raw: wire::Body = serde_json::from_slice(body)
             .map_err(|e| InvalidRequest::new(format!("invalid request body: {e}")))?;
         if let Some(v) = &raw.schema_version
             && !api.schema_versions().contains(&v.as_str())
@@ -327,7 +327,7 @@ impl SubscribeRequest {
                     .ok_or_else(|| InvalidRequest::new(format!("unknown type {t}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let buffering = raw.buffering.map(RawBuffering::check).transpose()?;
+        let buffering = raw.buffering.map(wire::Buffering::check).transpose()?;
         let d = raw
             .destination
             .ok_or_else(|| InvalidRequest::new("destination is required"))?;
@@ -360,76 +360,85 @@ impl SubscribeRequest {
     }
 }
 
-/// A subscription body as it arrives: anything may be missing; wide integers, so an
-/// out-of-range value is reported as such rather than as a serde overflow.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Raw {
-    schema_version: Option<String>,
-    types: Option<Vec<String>>,
-    buffering: Option<RawBuffering>,
-    destination: Option<RawDestination>,
-}
+/// The body as it arrives, before [`SubscribeRequest::parse`] checks it.
+mod wire {
+    use serde::Deserialize;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawBuffering {
-    max_items: Option<u64>,
-    max_bytes: Option<u64>,
-    timeout_ms: Option<u64>,
-}
+    use super::*;
 
-impl RawBuffering {
-    fn check(self) -> Result<Buffering, InvalidRequest> {
-        fn ranged(
-            v: Option<u64>,
-            default: u32,
-            min: u32,
-            max: u32,
-            name: &str,
-        ) -> Result<u32, InvalidRequest> {
-            match v {
-                None => Ok(default),
-                Some(v) => u32::try_from(v)
-                    .ok()
-                    .filter(|v| (min..=max).contains(v))
-                    .ok_or_else(|| {
-                        InvalidRequest::new(format!(
-                            "buffering.{name} {v} is outside {min}..={max}"
-                        ))
-                    }),
-            }
-        }
-        Ok(Buffering {
-            max_items: ranged(
-                self.max_items,
-                MAX_ITEMS_DEFAULT,
-                MAX_ITEMS_MIN,
-                MAX_ITEMS_MAX,
-                "maxItems",
-            )?,
-            max_bytes: ranged(
-                self.max_bytes,
-                MAX_BYTES_DEFAULT,
-                MAX_BYTES_MIN,
-                MAX_BYTES_MAX,
-                "maxBytes",
-            )?,
-            timeout_ms: ranged(
-                self.timeout_ms,
-                TIMEOUT_MS_DEFAULT,
-                TIMEOUT_MS_MIN,
-                TIMEOUT_MS_MAX,
-                "timeoutMs",
-            )?,
-        })
+    /// A subscription body as it arrives: anything may be missing; wide integers, so an
+    /// out-of-range value is reported as such rather than as a serde overflow. The names serde
+    /// quotes in its messages (`expected struct Body`) are the ones the emulator answered with
+    /// before these types moved here, hence their names.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Body {
+        pub(super) schema_version: Option<String>,
+        pub(super) types: Option<Vec<String>>,
+        pub(super) buffering: Option<Buffering>,
+        pub(super) destination: Option<DestinationBody>,
     }
-}
 
-#[derive(Deserialize)]
-struct RawDestination {
-    protocol: Option<String>,
-    #[serde(rename = "URI")]
-    uri: Option<String>,
-    port: Option<u16>,
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub(super) struct Buffering {
+        pub(super) max_items: Option<u64>,
+        pub(super) max_bytes: Option<u64>,
+        pub(super) timeout_ms: Option<u64>,
+    }
+
+    impl Buffering {
+        pub(super) fn check(self) -> Result<super::Buffering, InvalidRequest> {
+            fn ranged(
+                v: Option<u64>,
+                default: u32,
+                min: u32,
+                max: u32,
+                name: &str,
+            ) -> Result<u32, InvalidRequest> {
+                match v {
+                    None => Ok(default),
+                    Some(v) => u32::try_from(v)
+                        .ok()
+                        .filter(|v| (min..=max).contains(v))
+                        .ok_or_else(|| {
+                            InvalidRequest::new(format!(
+                                "buffering.{name} {v} is outside {min}..={max}"
+                            ))
+                        }),
+                }
+            }
+            Ok(super::Buffering {
+                max_items: ranged(
+                    self.max_items,
+                    MAX_ITEMS_DEFAULT,
+                    MAX_ITEMS_MIN,
+                    MAX_ITEMS_MAX,
+                    "maxItems",
+                )?,
+                max_bytes: ranged(
+                    self.max_bytes,
+                    MAX_BYTES_DEFAULT,
+                    MAX_BYTES_MIN,
+                    MAX_BYTES_MAX,
+                    "maxBytes",
+                )?,
+                timeout_ms: ranged(
+                    self.timeout_ms,
+                    TIMEOUT_MS_DEFAULT,
+                    TIMEOUT_MS_MIN,
+                    TIMEOUT_MS_MAX,
+                    "timeoutMs",
+                )?,
+            })
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct DestinationBody {
+        pub(super) protocol: Option<String>,
+        #[serde(rename = "URI")]
+        pub(super) uri: Option<String>,
+        pub(super) port: Option<u16>,
+    }
 }
