@@ -19,6 +19,14 @@ pub struct Envelope {
     pub record: Record,
 }
 
+impl Envelope {
+    /// Reads a record from a JSON value without taking it, so that a caller can keep the
+    /// records that do not read (a newer type, a malformed record) as they were.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(value)
+    }
+}
+
 /// A record, tagged by its `type`. An unknown `type` is an error when reading (there is no
 /// catch-all variant): decode records one by one to skip the types this crate lacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
