@@ -301,11 +301,12 @@ impl std::fmt::Display for InvalidRequest {
 impl std::error::Error for InvalidRequest {}
 
 impl SubscribeRequest {
-    /// The platform's side: reads a subscription body the way Lambda does, every field
-    /// optional on the wire, then checks it in a fixed order (schema version, types,
-    /// buffering limits, destination), so the first fault found names the field rather than
-    /// serde's position. The destination is only checked for presence: which hosts are
-    /// "inside the environment" is the platform's business.
+    /// The platform's side: reads a subscription body with every field optional, then checks
+    /// it in a fixed order (schema version, types, buffering limits, destination) against the
+    /// documented values, so that the answer names the first faulty field (only a body that is
+    /// not JSON of the right shape gets serde's message). The destination is checked for
+    /// presence only: which hosts are "inside the environment" is the platform's business.
+    /// The messages are this project's; Lambda documents the `errorType`, not the wording.
     pub fn parse(api: Api, body: &[u8]) -> Result<Self, InvalidRequest> {
         let raw: wire::Body = serde_json::from_slice(body)
             .map_err(|e| InvalidRequest::new(format!("invalid request body: {e}")))?;
