@@ -8,7 +8,10 @@
 //!   [`on_shutdown`](Extension::on_shutdown).
 //! - [`Registered::subscribe_telemetry`] starts an HTTP listener on 127.0.0.1 (any port, or a
 //!   chosen one), subscribes it as `http://sandbox.localdomain:PORT/…`, and hands every batch
-//!   of records to a callback; the platform hears back only when the callback is done.
+//!   of records to a callback; the platform hears back only when the callback is done. The
+//!   records come as JSON values; [`decode_batch`] types them as
+//!   [`telemetry_api::Envelope`]s (the wire types of [`telemetry_api`], the same definition
+//!   the `grace-emulator` reads and writes), keeping apart those of a newer type.
 //! - [`Registered::run`] is the event loop. SHUTDOWN work gets the time left until the
 //!   event's `deadlineMs` minus a margin (50 ms by default); what it did comes back as a
 //!   [`ShutdownReport`] (completed, failed, or cut off). Nothing here exits the process:
@@ -59,7 +62,11 @@
 //! - `event`: [`NextEvent`], [`InvokeEvent`], [`ShutdownEvent`] (lenient about the
 //!   documented variants, §8.3).
 //! - `shutdown`: the SHUTDOWN work bounded by the deadline; [`ShutdownReport`].
-//! - `telemetry`: [`Telemetry`] subscriptions; `listener`: the HTTP listener they deliver to.
+//! - `telemetry`: [`Telemetry`] subscriptions, built as a
+//!   [`telemetry_api::SubscribeRequest`]; [`decode_batch`]; `listener`: the HTTP listener
+//!   they deliver to.
+//! - [`telemetry_api`]: `grace_protocol::telemetry_api` re-exported ([`TelemetryType`],
+//!   [`Buffering`], [`SUBSCRIBE_PATH`] and [`DEFAULT_SCHEMA_VERSION`] are its items too).
 //! - `client`: the kept-alive HTTP/1.1 connection to the API; `endpoint`:
 //!   `AWS_LAMBDA_RUNTIME_API` and the default name.
 //! - [`Error`]: why registration, a subscription or the loop failed.
@@ -78,9 +85,12 @@ pub use error::{BoxError, Error, chain};
 pub use event::{InvokeEvent, NextEvent, ShutdownEvent};
 pub use extension::{DEFAULT_SHUTDOWN_MARGIN, Extension};
 pub use grace_protocol::extensions_api::{EventType, ShutdownReason, Tracing};
+/// The Telemetry API's wire types (the subscription body, [`Envelope`](telemetry_api::Envelope)
+/// and the typed records), shared with the emulator.
+pub use grace_protocol::telemetry_api;
 pub use registered::Registered;
 pub use shutdown::{ShutdownOutcome, ShutdownReport};
 pub use telemetry::{
     Buffering, DEFAULT_SCHEMA_VERSION, SUBSCRIBE_PATH, Telemetry, TelemetrySubscription,
-    TelemetryType,
+    TelemetryType, decode_batch,
 };

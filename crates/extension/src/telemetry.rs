@@ -5,65 +5,45 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use bytes::Bytes;
 use grace_protocol::extensions_api::HDR_IDENTIFIER;
+use grace_protocol::telemetry_api::{Destination, Envelope, SubscribeRequest};
 use hyper::{Method, StatusCode};
-use serde_json::json;
 
 use crate::client::{Call, Client};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::listener::{BatchFn, Listener};
 
-/// The subscription endpoint.
-pub const SUBSCRIBE_PATH: &str = "/2022-07-01/telemetry";
+/// The types are `grace_protocol::telemetry_api`'s, the definition the emulator reads too;
+/// re-exported here under the names this crate always had.
+pub use grace_protocol::telemetry_api::{
+    Buffering, DEFAULT_SCHEMA_VERSION, TELEMETRY_PATH as SUBSCRIBE_PATH, TelemetryType,
+};
 
-/// The schema version asked for by default: the current one of the Telemetry API.
-pub const DEFAULT_SCHEMA_VERSION: &str = "2022-12-13";
-
-/// A stream of telemetry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TelemetryType {
-    /// `platform.*` records: init, start, runtimeDone, report, extension, …
-    Platform,
-    /// The function's log lines.
-    Function,
-    /// The extensions' log lines. An extension that logs while it receives these feeds its
-    /// own stream (§3.2).
-    Extension,
-}
-
-impl TelemetryType {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Platform => "platform",
-            Self::Function => "function",
-            Self::Extension => "extension",
+/// Types a batch handed to the `subscribe_telemetry` callback: the records read as
+/// [`Envelope`]s, in order, and apart, as delivered, those that do not read (a type newer
+/// than this crate, such as SnapStart's `platform.restoreStart`, or a malformed record).
+///
+/// ```
+/// use lambda_grace_extension::{decode_batch, telemetry_api::Record};
+/// let batch = serde_json::json!([
+///     {"time": "2022-10-12T00:03:50.000Z", "type": "function", "record": "hello"},
+///     {"time": "2022-10-12T00:03:50.000Z", "type": "platform.future", "record": {}},
+/// ]);
+/// let serde_json::Value::Array(records) = batch else { unreachable!() };
+/// let (typed, other) = decode_batch(records);
+/// assert_eq!(typed[0].record, Record::Function("hello".into()));
+/// assert_eq!(other[0]["type"], "platform.future");
+/// ```
+pub fn decode_batch(records: Vec<serde_json::Value>) -> (Vec<Envelope>, Vec<serde_json::Value>) {
+    let mut typed = Vec::with_capacity(records.len());
+    let mut other = Vec::new();
+    for record in records {
+        match Envelope::from_value(&record) {
+            Ok(envelope) => typed.push(envelope),
+            Err(_) => other.push(record),
         }
     }
-}
-
-/// How the platform buffers records before it delivers a batch (§3.1): the first limit
-/// reached sends the batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Buffering {
-    /// Records per batch, 1,000 to 10,000.
-    pub max_items: u32,
-    /// Bytes per batch, 262,144 to 1,048,576.
-    pub max_bytes: u32,
-    /// Longest wait for a batch to fill, 25 to 30,000 ms.
-    pub timeout_ms: u32,
-}
-
-impl Default for Buffering {
-    /// The documented defaults: 10,000 items, 256 KiB, 1,000 ms.
-    fn default() -> Self {
-        Self {
-            max_items: 10_000,
-            max_bytes: 262_144,
-            timeout_ms: 1_000,
-        }
-    }
+    (typed, other)
 }
 
 /// A Telemetry API subscription to make, and the listener that receives it.
@@ -128,20 +108,13 @@ impl Telemetry {
     }
 
     /// The body of the subscription request.
-    fn body(&self, port: u16) -> serde_json::Value {
-        let mut body = json!({
-            "schemaVersion": self.schema_version,
-            "types": self.types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            "destination": {"protocol": "HTTP", "URI": self.destination(port)},
-        });
-        if let Some(b) = self.buffering {
-            body["buffering"] = json!({
-                "maxItems": b.max_items,
-                "maxBytes": b.max_bytes,
-                "timeoutMs": b.timeout_ms,
-            });
+    fn body(&self, port: u16) -> SubscribeRequest {
+        SubscribeRequest {
+            schema_version: Some(self.schema_version.clone()),
+            types: self.types.clone(),
+            buffering: self.buffering,
+            destination: Destination::http(self.destination(port)),
         }
-        body
     }
 }
 
@@ -207,6 +180,9 @@ fn sandbox_address() -> std::net::IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use grace_protocol::telemetry_api::Record;
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -219,7 +195,7 @@ mod tests {
                 timeout_ms: 25,
             });
         assert_eq!(
-            t.body(4243),
+            serde_json::to_value(t.body(4243)).unwrap(),
             json!({
                 "schemaVersion": "2022-12-13",
                 "types": ["platform", "function"],
@@ -228,12 +204,41 @@ mod tests {
             })
         );
         let t = Telemetry::new([TelemetryType::Extension]).with_schema_version("2022-07-01");
-        let body = t.body(1);
+        let body = serde_json::to_value(t.body(1)).unwrap();
         assert!(body.get("buffering").is_none(), "platform default");
         assert_eq!(body["schemaVersion"], "2022-07-01");
         assert_eq!(
             body["destination"]["URI"],
             "http://sandbox.localdomain:1/telemetry"
         );
+    }
+
+    #[test]
+    fn a_batch_decodes_into_envelopes_and_keeps_the_rest() {
+        // A batch as the emulator delivers it, with a record type this crate does not know
+        // and a malformed record between known ones.
+        let batch: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[
+            {"time":"2026-01-01T00:00:00.000Z","type":"platform.start","record":{"requestId":"r1","version":"$LATEST"}},
+            {"time":"2026-01-01T00:00:00.001Z","type":"function","record":"hello\n"},
+            {"time":"2026-01-01T00:00:00.002Z","type":"platform.restoreStart","record":{}},
+            {"time":"2026-01-01T00:00:00.003Z","type":"platform.report","record":{"requestId":"r1"}},
+            {"time":"2026-01-01T00:00:00.004Z","type":"platform.report","record":{"requestId":"r1","status":"success",
+              "metrics":{"durationMs":1.5,"billedDurationMs":2,"memorySizeMB":128,"maxMemoryUsedMB":20}}}
+            ]"#,
+        )
+        .unwrap();
+        let (typed, other) = decode_batch(batch.clone());
+        let kinds: Vec<_> = typed.iter().map(|e| e.record.type_name()).collect();
+        assert_eq!(kinds, ["platform.start", "function", "platform.report"]);
+        assert!(matches!(&typed[2].record, Record::Report(r) if r.metrics.memory_size_mb == 128));
+        assert_eq!(
+            other,
+            [batch[2].clone(), batch[3].clone()],
+            "kept as delivered"
+        );
+        // Negative control: a batch of known, well-formed records leaves nothing aside.
+        let (typed, other) = decode_batch(vec![batch[0].clone(), batch[4].clone()]);
+        assert_eq!((typed.len(), other.len()), (2, 0));
     }
 }

@@ -18,6 +18,8 @@
 //! Modules:
 //! - [`runtime_api`]: Runtime API 2018-06-01 (§1): paths, `Lambda-Runtime-*` headers, limits.
 //! - [`extensions_api`]: Extensions API 2020-01-01 (§2): register, events, error types.
+//! - [`telemetry_api`]: Telemetry API 2022-07-01 and Logs API 2020-08-15 (§3): the
+//!   subscription body with its limits, and the typed records (`{"time","type","record"}`).
 //! - [`invoke_api`]: the public Invoke API (§4.8): invocation types, error shapes.
 //! - [`error`]: the `{"errorType","errorMessage"}` body every API answers errors with.
 
@@ -25,5 +27,6 @@ pub mod error;
 pub mod extensions_api;
 pub mod invoke_api;
 pub mod runtime_api;
+pub mod telemetry_api;
 
 pub use error::ErrorBody;

@@ -1,15 +1,14 @@
-//! Subscription requests (§3.1, §3.4): parsing and validation, with the documented limits.
+//! Subscription requests (§3.1, §3.4): the body is read and checked against the documented
+//! limits by [`SubscribeRequest::parse`] (`grace_protocol::telemetry_api`, the definition the
+//! extension client writes too); what is left here is the emulator's part: where "inside the
+//! execution environment" is (this machine's loopback), the reserved port, the status codes.
 
-use serde::Deserialize;
+use grace_protocol::telemetry_api::{Protocol, RESERVED_PORT, SubscribeRequest, TelemetryType};
 
 use super::Kind;
 
 /// Which API a subscription came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Api {
-    Telemetry,
-    Logs,
-}
+pub(crate) use grace_protocol::telemetry_api::Api;
 
 /// A refused subscription: status, error type, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,37 +20,33 @@ pub(crate) struct SubscribeError {
 
 impl SubscribeError {
     fn validation(api: Api, message: impl Into<String>) -> Self {
-        let error_type = match api {
-            Api::Telemetry => "ValidationError",
-            Api::Logs => "Logs.ValidationError",
-        };
         Self {
             status: 400,
-            error_type,
+            error_type: api.validation_error(),
             message: message.into(),
         }
     }
 
     pub(crate) fn closed(api: Api) -> Self {
-        let (error_type, what) = match api {
-            Api::Telemetry => ("Telemetry.SubscriptionClosed", "Telemetry API"),
-            Api::Logs => ("Logs.SubscriptionClosed", "Logs API"),
+        let what = match api {
+            Api::Telemetry => "Telemetry API",
+            Api::Logs => "Logs API",
         };
         Self {
             status: 403,
-            error_type,
+            error_type: api.closed_error(),
             message: format!("{what} subscriptions are accepted only during the init phase"),
         }
     }
 
     pub(crate) fn other_api(api: Api) -> Self {
-        let (error_type, used) = match api {
-            Api::Telemetry => ("Telemetry.SubscriptionConflict", "Logs API"),
-            Api::Logs => ("Logs.SubscriptionConflict", "Telemetry API"),
+        let used = match api {
+            Api::Telemetry => "Logs API",
+            Api::Logs => "Telemetry API",
         };
         Self {
             status: 403,
-            error_type,
+            error_type: api.conflict_error(),
             message: format!("already subscribed through the {used}"),
         }
     }
@@ -88,122 +83,40 @@ impl Subscription {
     }
 }
 
-#[derive(Deserialize)]
-struct Body {
-    #[serde(rename = "schemaVersion")]
-    schema_version: Option<String>,
-    types: Option<Vec<String>>,
-    buffering: Option<Buffering>,
-    destination: Option<DestinationBody>,
-}
-
-#[derive(Deserialize)]
-struct Buffering {
-    #[serde(rename = "maxItems")]
-    max_items: Option<u64>,
-    #[serde(rename = "maxBytes")]
-    max_bytes: Option<u64>,
-    #[serde(rename = "timeoutMs")]
-    timeout_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct DestinationBody {
-    protocol: Option<String>,
-    #[serde(rename = "URI")]
-    uri: Option<String>,
-    port: Option<u16>,
-}
-
 /// Parses and validates a subscription body.
 pub(crate) fn parse(api: Api, body: &[u8]) -> Result<Subscription, SubscribeError> {
-    let body: Body = serde_json::from_slice(body)
-        .map_err(|e| SubscribeError::validation(api, format!("invalid request body: {e}")))?;
-    let known: &[&str] = match api {
-        Api::Telemetry => &["2022-07-01", "2022-12-13", "2025-01-29"],
-        Api::Logs => &["2020-08-15", "2021-03-18"],
-    };
-    if let Some(v) = &body.schema_version
-        && !known.contains(&v.as_str())
-    {
-        return Err(SubscribeError::validation(
-            api,
-            format!("unsupported schemaVersion {v}"),
-        ));
-    }
-    let types = body.types.unwrap_or_default();
-    if types.is_empty() {
-        return Err(SubscribeError::validation(api, "types should not be empty"));
-    }
-    let (mut platform, mut function, mut extension) = (false, false, false);
-    for t in &types {
-        match t.as_str() {
-            "platform" => platform = true,
-            "function" => function = true,
-            "extension" => extension = true,
-            other => {
-                return Err(SubscribeError::validation(
-                    api,
-                    format!("unknown type {other}"),
-                ));
-            }
-        }
-    }
-    let b = body.buffering.unwrap_or(Buffering {
-        max_items: None,
-        max_bytes: None,
-        timeout_ms: None,
-    });
-    let ranged = |v: Option<u64>, default: u64, min: u64, max: u64, name: &str| match v {
-        None => Ok(default),
-        Some(v) if (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(SubscribeError::validation(
-            api,
-            format!("buffering.{name} {v} is outside {min}..={max}"),
-        )),
-    };
-    let max_items = ranged(b.max_items, 10_000, 1_000, 10_000, "maxItems")? as usize;
-    let max_bytes = ranged(b.max_bytes, 262_144, 262_144, 1_048_576, "maxBytes")? as usize;
-    let timeout_ms = ranged(b.timeout_ms, 1_000, 25, 30_000, "timeoutMs")?;
-    let d = body
-        .destination
-        .ok_or_else(|| SubscribeError::validation(api, "destination is required"))?;
-    let destination = match d.protocol.as_deref() {
-        Some("HTTP") => {
-            let uri = d.uri.ok_or_else(|| {
-                SubscribeError::validation(api, "destination.URI is required for HTTP")
-            })?;
+    let request = SubscribeRequest::parse(api, body)
+        .map_err(|e| SubscribeError::validation(api, e.into_message()))?;
+    let wants = |t: TelemetryType| request.types.contains(&t);
+    let (platform, function, extension) = (
+        wants(TelemetryType::Platform),
+        wants(TelemetryType::Function),
+        wants(TelemetryType::Extension),
+    );
+    let b = request.buffering.unwrap_or_default();
+    let d = request.destination;
+    // `parse` has checked that HTTP has a URI, and TCP a port or a URI.
+    let destination = match (d.protocol, d.uri, d.port) {
+        (Protocol::Http, Some(uri), _) => {
             parse_http_uri(&uri).map_err(|m| SubscribeError::validation(api, m))?
         }
-        Some("TCP") => {
-            let port = match (d.port, d.uri.as_deref()) {
-                (Some(p), _) => p,
-                (None, Some(uri)) => match parse_http_uri(&uri.replacen("tcp://", "http://", 1)) {
-                    Ok(Destination::Http { port, .. }) => port,
-                    _ => return Err(SubscribeError::validation(api, "URI port is not provided")),
-                },
-                (None, None) => {
-                    return Err(SubscribeError::validation(
-                        api,
-                        "destination.port is required for TCP",
-                    ));
-                }
-            };
-            Destination::Tcp { port }
+        (Protocol::Tcp, _, Some(port)) => Destination::Tcp { port },
+        (Protocol::Tcp, Some(uri), None) => {
+            match parse_http_uri(&uri.replacen("tcp://", "http://", 1)) {
+                Ok(Destination::Http { port, .. }) => Destination::Tcp { port },
+                _ => return Err(SubscribeError::validation(api, "URI port is not provided")),
+            }
         }
-        other => {
+        (protocol, ..) => {
             return Err(SubscribeError::validation(
                 api,
-                format!(
-                    "destination.protocol must be HTTP or TCP, not {}",
-                    other.unwrap_or("missing")
-                ),
+                format!("destination incomplete for {protocol:?}"),
             ));
         }
     };
     if matches!(
         destination,
-        Destination::Http { port: 9001, .. } | Destination::Tcp { port: 9001 }
+        Destination::Http { port, .. } | Destination::Tcp { port } if port == RESERVED_PORT
     ) {
         return Err(SubscribeError::validation(api, "port 9001 is reserved"));
     }
@@ -211,9 +124,9 @@ pub(crate) fn parse(api: Api, body: &[u8]) -> Result<Subscription, SubscribeErro
         platform,
         function,
         extension,
-        max_items,
-        max_bytes,
-        timeout_ms,
+        max_items: b.max_items as usize,
+        max_bytes: b.max_bytes as usize,
+        timeout_ms: u64::from(b.timeout_ms),
         destination,
     })
 }
@@ -291,6 +204,58 @@ mod tests {
                 br#"{"types":["extension"],"destination":{"protocol":"TCP","port":4243}}"#
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn answers_name_the_fault() {
+        let message = |api, body: &str| parse(api, body.as_bytes()).unwrap_err();
+        let e = message(
+            Api::Logs,
+            r#"{"types":["platform"],"destination":{"protocol":"HTTP","URI":"http://sandbox:9001/"}}"#,
+        );
+        assert_eq!(
+            (e.status, e.error_type, e.message.as_str()),
+            (400, "Logs.ValidationError", "port 9001 is reserved")
+        );
+        let e = message(
+            Api::Telemetry,
+            r#"{"types":["platform"],"destination":{"protocol":"TCP","URI":"tcp://sandbox"}}"#,
+        );
+        assert_eq!(e.message, "URI port is not provided");
+        let e = message(
+            Api::Telemetry,
+            r#"{"types":["platform"],"buffering":{"maxBytes":1},"destination":{"protocol":"TCP","port":1}}"#,
+        );
+        assert_eq!(
+            e.message,
+            "buffering.maxBytes 1 is outside 262144..=1048576"
+        );
+        // Negative control: the same bodies with a free port, a URI with a port, and a
+        // buffering in range are accepted.
+        let s = parse(
+            Api::Telemetry,
+            br#"{"types":["platform"],"destination":{"protocol":"TCP","URI":"tcp://sandbox:7"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.destination, Destination::Tcp { port: 7 });
+        assert!(
+            parse(
+                Api::Logs,
+                br#"{"types":["platform"],"buffering":{"maxBytes":262144},"destination":{"protocol":"HTTP","URI":"http://sandbox:9002/"}}"#,
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            (
+                SubscribeError::closed(Api::Logs).status,
+                SubscribeError::closed(Api::Logs).error_type
+            ),
+            (403, "Logs.SubscriptionClosed")
+        );
+        assert_eq!(
+            SubscribeError::other_api(Api::Telemetry).error_type,
+            "Telemetry.SubscriptionConflict"
         );
     }
 }
