@@ -1,4 +1,5 @@
-//! `--template FILE`: serve the functions of an AWS SAM template.
+//! AWS SAM templates: the functions of a template as emulator configurations (what
+//! `grace serve --template FILE` serves, and [`crate::Function::template`] runs).
 //!
 //! Every `AWS::Serverless::Function` resource becomes a function named by its logical id, with
 //! its `Properties` merged with `Globals.Function` by SAM's rules ([`globals`]):
@@ -27,7 +28,8 @@
 //! skipped with a warning; a local path that does not exist, or a Python without
 //! `awslambdaric`, is an error.
 //!
-//! **With the other function options** (the template's values win; the options fill in):
+//! **With the other function options** ([`Settings`], named here by their `grace` flags; the
+//! template's values win; the options fill in):
 //! `--env`/`--env-file` override template variables of the same name (as `sam local
 //! --env-vars`); `--layer` adds layers after the template's; `--memory`, `--timeout`,
 //! `--handler` and `--execution-env` apply to template functions that do not set them (their
@@ -51,40 +53,35 @@ mod sam_function;
 mod yaml;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use grace_emulator::{FunctionConfig, ShutdownBudgets};
+use grace_emulator::FunctionConfig;
 
-use crate::function::FunctionArgs;
+use crate::error::Error;
+use crate::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings, Warning};
 use sam_function::{Reader, Runtime, SamFunction};
 use yaml::Node;
 
-/// The functions of the template at `path`, with the command-line options applied; warnings
-/// are printed to stderr.
-pub(crate) fn function_configs(
+/// The functions of the template at `path`, with `settings` applied. What is worth a warning is
+/// pushed onto `warnings`, also when an error follows (the warnings may explain it).
+pub fn function_configs(
     path: &Path,
-    args: &FunctionArgs,
-) -> anyhow::Result<Vec<FunctionConfig>> {
-    let overrides = args
-        .parameters
-        .iter()
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(anyhow::anyhow!("--parameter `{p}`: expected NAME=VALUE")),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (functions, mut warnings) = read(path, &overrides)?;
-    let result = configs(functions, args, &mut warnings);
-    for w in &warnings {
-        eprintln!("grace: warning: {}: {w}", path.display());
-    }
+    settings: &Settings,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<FunctionConfig>, Error> {
+    let (functions, mut found) = read(path, &settings.parameters)?;
+    let result = configs(functions, settings, &mut found);
+    warnings.extend(found.into_iter().map(|message| Warning {
+        file: path.to_path_buf(),
+        message,
+    }));
     let configs = result?;
     if configs.is_empty() {
-        bail!(
+        return Err(anyhow::anyhow!(
             "{}: no function that can be served here (see the warnings above)",
             path.display()
-        );
+        )
+        .into());
     }
     Ok(configs)
 }
@@ -170,13 +167,13 @@ fn is_missing_build(resource: &Node) -> bool {
         .is_some()
 }
 
-/// Turns what the template says into emulator configurations, applying the command line.
+/// Turns what the template says into emulator configurations, applying the settings.
 fn configs(
     functions: Vec<SamFunction>,
-    args: &FunctionArgs,
+    args: &Settings,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Vec<FunctionConfig>> {
-    let cli_env = args.env_vars()?;
+    let cli_env = &args.env;
     let cli_layers = args
         .layers
         .iter()
@@ -215,7 +212,7 @@ fn configs(
                 )
             }
         };
-        for (k, v) in &cli_env {
+        for (k, v) in cli_env {
             set_var(&mut env, k, v.clone());
         }
         let mut cfg = FunctionConfig::new(f.name.clone(), command, f.code_dir);
@@ -226,8 +223,8 @@ fn configs(
             &f.name,
             "MemorySize",
             f.memory_mb,
-            args.memory,
-            128,
+            args.memory_mb,
+            DEFAULT_MEMORY_MB,
         );
         cfg.timeout = pick(
             warnings,
@@ -259,17 +256,11 @@ fn configs(
         }
         cfg.execution_env = execution_env;
         cfg.init_timeout = args.init_timeout;
-        cfg.budgets = ShutdownBudgets {
-            runtime_internal_only: args.runtime_budget,
-            runtime_with_external: args.runtime_budget_external,
-            total: args.shutdown_budget,
-        };
+        cfg.budgets = args.budgets;
         configs.push(cfg);
     }
     Ok(configs)
 }
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The template's value, else the option's; a warning when both are set and differ.
 fn pick<T: PartialEq + std::fmt::Debug + Copy>(
@@ -319,13 +310,7 @@ fn bootstrap(name: &str, code_dir: &Path) -> anyhow::Result<Vec<std::ffi::OsStri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        function: FunctionArgs,
-    }
+    use std::time::Duration;
 
     fn sam(name: &str, memory: Option<u32>, env: &[(&str, &str)]) -> SamFunction {
         // A provided.* function needs an executable CodeUri/bootstrap.
@@ -352,22 +337,14 @@ mod tests {
 
     #[test]
     fn the_template_wins_and_the_options_fill_in() {
-        let args = Cli::parse_from([
-            "t",
-            "--memory",
-            "512",
-            "--timeout",
-            "7s",
-            "--env",
-            "B=cli",
-            "--env",
-            "C=cli",
-            "--layer",
-            "/layers/cli",
-            "--handler",
-            "h.cli",
-        ])
-        .function;
+        let args = Settings {
+            memory_mb: 512,
+            timeout: Duration::from_secs(7),
+            env: vec![("B".into(), "cli".into()), ("C".into(), "cli".into())],
+            layers: vec!["/layers/cli".into()],
+            handler: Some("h.cli".into()),
+            ..Settings::default()
+        };
         let mut warnings = Vec::new();
         let functions = vec![
             sam("Set", Some(256), &[("A", "tpl"), ("B", "tpl")]),
@@ -389,7 +366,7 @@ mod tests {
         );
         // Negative control: the options at their defaults fill in silently.
         let mut warnings = Vec::new();
-        let args = Cli::parse_from(["t"]).function;
+        let args = Settings::default();
         let c = configs(vec![sam("Set", Some(256), &[])], &args, &mut warnings).unwrap();
         assert_eq!((c[0].memory_mb, c[0].handler.as_str()), (256, "bootstrap"));
         assert!(warnings.is_empty(), "{warnings:?}");
