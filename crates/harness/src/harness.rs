@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use grace_emulator::events::{EnvId, LifecycleEvent};
+use grace_emulator::events::{EnvId, LifecycleEvent, Role};
 use grace_emulator::logs::{LogLine, LogSource};
-use grace_emulator::{Emulator, EnvironmentInfo, FunctionConfig, InvokeInput, Options};
+use grace_emulator::{Emulator, EnvironmentInfo, FunctionConfig, InvokeInput, Options, Pid};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -232,6 +232,32 @@ impl Harness {
     /// stopped).
     pub fn environments(&self) -> Vec<EnvironmentInfo> {
         self.emulator.environments()
+    }
+
+    /// The pids of the live environments' runtime processes.
+    pub fn runtime_pids(&self) -> Vec<Pid> {
+        self.environments()
+            .iter()
+            .flat_map(|e| &e.processes)
+            .filter(|p| p.alive && p.role == Role::Runtime)
+            .map(|p| p.pid)
+            .collect()
+    }
+
+    /// Waits until every live environment is frozen (as Lambda freezes an idle one), at most
+    /// `within`; whether that happened. With no live environment, false.
+    pub async fn until_frozen(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let envs = self.environments();
+            if !envs.is_empty() && envs.iter().all(|e| e.frozen) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Spins the idle environments down now, with Lambda's sequence, and returns how many.

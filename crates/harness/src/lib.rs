@@ -39,5 +39,5 @@ pub mod template;
 pub use check::{CheckOptions, Report, Status, Verdict};
 pub use error::{Error, FunctionError};
 pub use function::{Function, Settings, Warning};
-pub use grace_emulator::{EnvironmentInfo, ShutdownBudgets, proc_state};
+pub use grace_emulator::{EnvironmentInfo, Pid, ShutdownBudgets, proc_state};
 pub use harness::{Harness, Invocation, LogOrigin, LogRecord};
