@@ -84,8 +84,13 @@ pub struct Invocation {
     /// The Invoke API's own error code (`X-Amzn-ErrorType`) when it refused the invoke (e.g.
     /// `TooManyRequestsException`).
     pub error_code: Option<&'static str>,
-    /// The response, or the error payload (`{"errorType","errorMessage"}`).
+    /// The response, or the error payload (`{"errorType","errorMessage"}`); a streamed
+    /// response is read to its end first.
     pub body: Bytes,
+    /// Whether the function streamed its response.
+    pub streamed: bool,
+    /// The error type a streamed response reported in its trailers, midway.
+    pub stream_error: Option<String>,
 }
 
 impl Invocation {
@@ -218,12 +223,19 @@ impl Harness {
         let mut input = InvokeInput::new(self.config.name.clone(), payload);
         input.timeout = timeout;
         let out = self.emulator.invoke(input).await;
+        let streamed = out.stream.is_some();
+        let (body, stream_error) = match out.stream {
+            Some(stream) => stream.collect().await,
+            None => (out.body, None),
+        };
         Invocation {
             status: out.status,
             request_id: out.request_id,
             function_error: out.function_error,
             error_code: out.error_code,
-            body: out.body,
+            body,
+            streamed,
+            stream_error,
         }
     }
 
@@ -274,7 +286,8 @@ impl Harness {
         self.emulator.events(0)
     }
 
-    /// Every log line so far: the function's output, the extensions' and the platform's.
+    /// Every log line so far: the function's output, the extensions' and the platform's (all
+    /// are kept while the harness lives).
     pub fn logs(&self) -> Vec<LogRecord> {
         self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

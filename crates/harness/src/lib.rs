@@ -39,5 +39,7 @@ pub mod template;
 pub use check::{CheckOptions, Report, Status, Verdict};
 pub use error::{Error, FunctionError};
 pub use function::{Function, Settings, Warning};
+pub use grace_emulator::events::{EventKind, LifecycleEvent};
+pub use grace_emulator::logs::{LogLine, LogSink};
 pub use grace_emulator::{EnvironmentInfo, Pid, ShutdownBudgets, proc_state};
 pub use harness::{Harness, Invocation, LogOrigin, LogRecord};

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use grace_harness::{Function, Harness, Status, proc_state};
+use grace_harness::{EventKind, Function, Harness, Status, proc_state};
 use serde_json::{Value, json};
 
 fn hello() -> Function {
@@ -57,6 +57,15 @@ async fn hooks_run_at_sigterm_in_reverse_order_and_the_check_passes() {
     assert!(
         until(|| proc_state(pid).is_none()).await,
         "the runtime is gone"
+    );
+    let kinds: Vec<EventKind> = h.events().into_iter().map(|e| e.kind).collect();
+    let at = |f: fn(&EventKind) -> bool| kinds.iter().position(f);
+    let frozen = at(|k| matches!(k, EventKind::Freeze)).expect("frozen");
+    let sigterm = at(|k| matches!(k, EventKind::Sigterm { .. })).expect("SIGTERM");
+    assert!(frozen < sigterm, "{kinds:#?}");
+    assert!(
+        at(|k| matches!(k, EventKind::Sigkill { .. })).is_none(),
+        "{kinds:#?}"
     );
 
     let report = h.check().await.unwrap();

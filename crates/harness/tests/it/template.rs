@@ -5,53 +5,23 @@
 //! Needs what `scripts/test.sh` installs and builds: `.deps/venv` (Python with awslambdaric)
 //! and the workspace's `shutdown-enabler` binary.
 
-#![allow(clippy::unwrap_used)]
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use grace_harness::{Error, Function, Harness, Status};
 use serde_json::json;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::util::{python, scratch, workspace, workspace_bin};
 
-fn python() -> PathBuf {
-    let p = workspace().join(".deps/venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} is missing: run scripts/test.sh",
-        p.display()
-    );
-    p
-}
-
-/// A layer directory with `extensions/shutdown-enabler` (built next to this test's binary's
-/// directory: target/debug/).
+/// A layer directory with `extensions/shutdown-enabler`.
 fn enabler_layer(tag: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let enabler = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("shutdown-enabler");
-    assert!(
-        enabler.exists(),
-        "{} is missing: cargo build --workspace --bins",
-        enabler.display()
-    );
     let layer = scratch(&format!("{tag}-layer"));
     std::fs::create_dir_all(layer.join("extensions")).unwrap();
-    std::fs::copy(enabler, layer.join("extensions/shutdown-enabler")).unwrap();
+    std::fs::copy(
+        workspace_bin("shutdown-enabler"),
+        layer.join("extensions/shutdown-enabler"),
+    )
+    .unwrap();
     layer
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("harness-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn function(name: &str, tag: &str) -> Function {
