@@ -2,13 +2,13 @@
 //! `grace serve --template FILE` serves, and [`crate::Function::template`] runs).
 //!
 //! Every `AWS::Serverless::Function` resource becomes a function named by its logical id, with
-//! its `Properties` merged with `Globals.Function` by SAM's rules ([`globals`]):
+//! its `Properties` merged with `Globals.Function` by SAM's rules (module `globals`):
 //!
 //! | property | becomes |
 //! |---|---|
 //! | `Runtime: provided.al2023`, `provided.al2`, `provided` | the command `CodeUri/bootstrap` |
-//! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime ([`python`]) |
-//! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once ([`code`]); absent: the template's directory |
+//! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime (module `python`) |
+//! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once (module `code`); absent: the template's directory |
 //! | `Handler` | `_HANDLER` |
 //! | `MemorySize`, `Timeout` | memory (MB) and timeout (s), checked against Lambda's ranges |
 //! | `Environment.Variables` | the function's variables |
@@ -17,7 +17,7 @@
 //! Paths are relative to the template's directory. Intrinsic functions parse in both forms
 //! (`!Ref X` and `{Ref: X}`); `Ref` to a parameter (its `--parameter NAME=VALUE`, else its
 //! `Default`) or to a pseudo parameter (`AWS::Region`, `AWS::AccountId`, …), and
-//! `Fn::Sub`/`Fn::Join` over those, are resolved ([`resolve`]).
+//! `Fn::Sub`/`Fn::Join` over those, are resolved (module `resolve`).
 //!
 //! **Nothing is dropped silently.** Each of these is named in a `grace: warning:` line on stderr:
 //! a property that is not emulated (`Events`, `Policies`, `VpcConfig`, …), a value that does not
@@ -43,7 +43,7 @@
 //! tags such as `!Ref` as a tagged node, which is all CloudFormation's short forms need.
 //! `serde_yaml` is deprecated, `serde_yml` is unmaintained, `serde_norway` (a `serde_yaml`
 //! fork) parses with libyaml translated to unsafe Rust, and a serde data model adds nothing
-//! here: the template is walked as a tree ([`yaml`]) because intrinsics can stand anywhere.
+//! here: the template is walked as a tree (module `yaml`) because intrinsics can stand anywhere.
 
 mod code;
 mod globals;
