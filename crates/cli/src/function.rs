@@ -136,8 +136,9 @@ impl FunctionArgs {
             settings.apply(cfg)?;
         }
         if let Some(template) = &self.template {
+            let env = |k: &str| std::env::var(k).ok();
             configs.extend(grace_harness::template::function_configs(
-                template, &settings, warnings,
+                template, &settings, &env, warnings,
             )?);
         }
         Ok(configs)

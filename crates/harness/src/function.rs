@@ -373,7 +373,9 @@ impl Function {
         &self.settings
     }
 
-    /// The emulator's configuration for this function, with what is worth a warning.
+    /// The emulator's configuration for this function, with what is worth a warning. A
+    /// template's `python3.x` function without [`Function::python`] runs under
+    /// `$GRACE_PYTHON`, else `python3` on `PATH`.
     pub fn config(&self) -> Result<(FunctionConfig, Vec<Warning>), Error> {
         let mut warnings = Vec::new();
         let mut cfg = match &self.source {
@@ -418,7 +420,9 @@ impl Function {
                 cfg
             }
             Source::Template { path, name } => {
-                let all = crate::template::function_configs(path, &self.settings, &mut warnings)?;
+                let env = |k: &str| std::env::var(k).ok();
+                let all =
+                    crate::template::function_configs(path, &self.settings, &env, &mut warnings)?;
                 let available: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
                 all.into_iter()
                     .find(|c| c.name == *name)

@@ -62,15 +62,17 @@ use crate::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings, Warning};
 use sam_function::{Reader, Runtime, SamFunction};
 use yaml::Node;
 
-/// The functions of the template at `path`, with `settings` applied. What is worth a warning is
+/// The functions of the template at `path`, with `settings` applied. `lookup` reads the
+/// environment (`GRACE_PYTHON`, when `settings` name no Python). What is worth a warning is
 /// pushed onto `warnings`, also when an error follows (the warnings may explain it).
 pub fn function_configs(
     path: &Path,
     settings: &Settings,
+    lookup: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Vec<FunctionConfig>, Error> {
     let (functions, mut found) = read(path, &settings.parameters)?;
-    let result = configs(functions, settings, &mut found);
+    let result = configs(functions, settings, lookup, &mut found);
     warnings.extend(found.into_iter().map(|message| Warning {
         file: path.to_path_buf(),
         message,
@@ -171,6 +173,7 @@ fn is_missing_build(resource: &Node) -> bool {
 fn configs(
     functions: Vec<SamFunction>,
     args: &Settings,
+    lookup: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> anyhow::Result<Vec<FunctionConfig>> {
     let cli_env = &args.env;
@@ -189,8 +192,7 @@ fn configs(
             Runtime::Custom => (bootstrap(&f.name, &f.code_dir)?, args.execution_env.clone()),
             Runtime::Python(version) => {
                 if interpreter.is_none() {
-                    let (program, source) =
-                        python::choose(args.python.as_deref(), |k| std::env::var(k).ok());
+                    let (program, source) = python::choose(args.python.as_deref(), lookup);
                     interpreter = Some(python::check(&program, source)?);
                 }
                 let py = interpreter.as_ref().context("no interpreter")?;
@@ -350,7 +352,7 @@ mod tests {
             sam("Set", Some(256), &[("A", "tpl"), ("B", "tpl")]),
             sam("Unset", None, &[]),
         ];
-        let c = configs(functions, &args, &mut warnings).unwrap();
+        let c = configs(functions, &args, &|_| None, &mut warnings).unwrap();
         assert_eq!((c[0].memory_mb, c[1].memory_mb), (256, 512));
         assert_eq!(c[0].timeout, Duration::from_secs(7));
         let env: Vec<(&str, &str)> = c[0].env.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -367,7 +369,13 @@ mod tests {
         // Negative control: the options at their defaults fill in silently.
         let mut warnings = Vec::new();
         let args = Settings::default();
-        let c = configs(vec![sam("Set", Some(256), &[])], &args, &mut warnings).unwrap();
+        let c = configs(
+            vec![sam("Set", Some(256), &[])],
+            &args,
+            &|_| None,
+            &mut warnings,
+        )
+        .unwrap();
         assert_eq!((c[0].memory_mb, c[0].handler.as_str()), (256, "bootstrap"));
         assert!(warnings.is_empty(), "{warnings:?}");
     }
