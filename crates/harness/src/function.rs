@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use crate::error::{Context as _, Result, bail};
 use grace_emulator::{FunctionConfig, ShutdownBudgets};
 
 use crate::error::Error;
@@ -132,7 +132,7 @@ pub fn locate(path: &Path) -> Result<Located, Error> {
     Ok(locate_inner(path)?)
 }
 
-fn locate_inner(path: &Path) -> anyhow::Result<Located> {
+fn locate_inner(path: &Path) -> Result<Located> {
     let path = absolute(path)?;
     let meta =
         std::fs::metadata(&path).with_context(|| format!("{} does not exist", path.display()))?;
@@ -172,7 +172,7 @@ fn locate_inner(path: &Path) -> anyhow::Result<Located> {
 /// Reads a file of `K=V` lines (`#` comments, blank lines and a leading `export ` ignored;
 /// surrounding double quotes stripped).
 pub fn read_env_file(file: &Path) -> Result<Vec<(String, String)>, Error> {
-    let read = || -> anyhow::Result<Vec<(String, String)>> {
+    let read = || -> Result<Vec<(String, String)>> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let mut vars = Vec::new();
@@ -194,7 +194,7 @@ pub fn parse_var(kv: &str) -> Result<(String, String), Error> {
     Ok(split_var(kv)?)
 }
 
-fn split_var(kv: &str) -> anyhow::Result<(String, String)> {
+fn split_var(kv: &str) -> Result<(String, String)> {
     let (k, v) = kv.split_once('=').context("expected K=V")?;
     if k.is_empty() {
         bail!("empty variable name");
@@ -203,7 +203,7 @@ fn split_var(kv: &str) -> anyhow::Result<(String, String)> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
-pub(crate) fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))
 }
 
@@ -381,11 +381,10 @@ impl Function {
         let mut cfg = match &self.source {
             Source::Binary(path) => {
                 if path.is_dir() {
-                    return Err(anyhow::anyhow!(
+                    bail!(
                         "{} is a directory: use Function::cargo_lambda_dir",
                         path.display()
-                    )
-                    .into());
+                    );
                 }
                 let mut cfg = locate(path)?.config(self.name.clone());
                 self.settings.apply(&mut cfg)?;
@@ -393,11 +392,7 @@ impl Function {
             }
             Source::Dir(dir) => {
                 if !dir.is_dir() {
-                    return Err(anyhow::anyhow!(
-                        "{} is not a directory with `bootstrap`",
-                        dir.display()
-                    )
-                    .into());
+                    bail!("{} is not a directory with `bootstrap`", dir.display());
                 }
                 let mut cfg = locate(dir)?.config(self.name.clone());
                 self.settings.apply(&mut cfg)?;
@@ -405,7 +400,7 @@ impl Function {
             }
             Source::Command { name, argv, dir } => {
                 if argv.is_empty() {
-                    return Err(anyhow::anyhow!("{name}: an empty command line").into());
+                    bail!("{name}: an empty command line");
                 }
                 let dir = match dir {
                     Some(d) => absolute(d)?,

@@ -54,7 +54,7 @@ mod yaml;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, Result, bail};
 use grace_emulator::FunctionConfig;
 
 use crate::error::Error;
@@ -79,20 +79,16 @@ pub fn function_configs(
     }));
     let configs = result?;
     if configs.is_empty() {
-        return Err(anyhow::anyhow!(
+        bail!(
             "{}: no function that can be served here (see the warnings above)",
             path.display()
-        )
-        .into());
+        );
     }
     Ok(configs)
 }
 
 /// Reads the template: its functions and the warnings about what it holds.
-fn read(
-    path: &Path,
-    overrides: &[(String, String)],
-) -> anyhow::Result<(Vec<SamFunction>, Vec<String>)> {
+fn read(path: &Path, overrides: &[(String, String)]) -> Result<(Vec<SamFunction>, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the template {}", path.display()))?;
     let template = yaml::parse(&text).with_context(|| format!("{}", path.display()))?;
@@ -175,7 +171,7 @@ fn configs(
     args: &Settings,
     lookup: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<Vec<FunctionConfig>> {
+) -> Result<Vec<FunctionConfig>> {
     let cli_env = &args.env;
     let cli_layers = args
         .layers
@@ -293,7 +289,7 @@ fn set_var(env: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 /// `CODE_DIR/bootstrap`, which must be an executable file.
-fn bootstrap(name: &str, code_dir: &Path) -> anyhow::Result<Vec<std::ffi::OsString>> {
+fn bootstrap(name: &str, code_dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     use std::os::unix::fs::PermissionsExt;
     let exe = code_dir.join("bootstrap");
     let meta = std::fs::metadata(&exe).with_context(|| {
