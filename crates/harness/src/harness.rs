@@ -10,6 +10,7 @@ use grace_emulator::events::{EnvId, LifecycleEvent, Role};
 use grace_emulator::logs::{LogLine, LogSource};
 use grace_emulator::{Emulator, EnvironmentInfo, FunctionConfig, InvokeInput, Options, Pid};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +35,8 @@ pub struct Harness {
     shutdown: CancellationToken,
     serving: Option<JoinHandle<()>>,
     logs: Arc<Mutex<Vec<LogRecord>>>,
+    /// Notified at every lifecycle event: what the waits wait on.
+    changed: Arc<Notify>,
 }
 
 impl fmt::Debug for Harness {
@@ -125,6 +128,7 @@ impl Harness {
         let (config, warnings) = function.config()?;
         let logs: Arc<Mutex<Vec<LogRecord>>> = Arc::default();
         let sink = Arc::clone(&logs);
+        let changed = Arc::new(Notify::new());
         let options = Options {
             log_sink: Arc::new(move |line: &LogLine<'_>| {
                 let record = LogRecord {
@@ -138,6 +142,10 @@ impl Harness {
                     text: line.text.to_owned(),
                 };
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+            }),
+            event_observer: Some({
+                let changed = Arc::clone(&changed);
+                Arc::new(move |_: &LifecycleEvent| changed.notify_waiters())
             }),
             ..Options::default()
         };
@@ -160,6 +168,7 @@ impl Harness {
             shutdown,
             serving: Some(serving),
             logs,
+            changed,
         })
     }
 
@@ -257,18 +266,46 @@ impl Harness {
     }
 
     /// Waits until every live environment is frozen (as Lambda freezes an idle one), at most
-    /// `within`; whether that happened. With no live environment, false.
+    /// `within`; whether that happened. With no live environment, false. Frozen means the
+    /// processes were sent SIGSTOP: `/proc` ([`crate::proc_state`]) shows `T` a moment later.
     pub async fn until_frozen(&self, within: Duration) -> bool {
+        self.until(within, || {
+            let envs = self.environments();
+            (!envs.is_empty() && envs.iter().all(|e| e.frozen)).then_some(())
+        })
+        .await
+        .is_some()
+    }
+
+    /// Waits for a lifecycle event that `matches` (one already recorded counts), at most
+    /// `within`; the first such event, if any. E.g. the runtime's exit after a spin-down:
+    /// `h.until_event(|e| matches!(e.kind, EventKind::ProcessExit { .. }), d)`.
+    pub async fn until_event(
+        &self,
+        mut matches: impl FnMut(&LifecycleEvent) -> bool,
+        within: Duration,
+    ) -> Option<LifecycleEvent> {
+        self.until(within, || self.events().into_iter().find(|e| matches(e)))
+            .await
+    }
+
+    /// Re-evaluates `probe` at every lifecycle event, and every 50 ms (what it reads need not
+    /// change with an event, or in the same order), until it gives a value or `within` ends.
+    async fn until<T>(&self, within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+        const RECHECK: Duration = Duration::from_millis(50);
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let envs = self.environments();
-            if !envs.is_empty() && envs.iter().all(|e| e.frozen) {
-                return true;
+            // Registered before the probe, so an event between the two is not missed.
+            let mut changed = std::pin::pin!(self.changed.notified());
+            changed.as_mut().enable();
+            if let Some(found) = probe() {
+                return Some(found);
             }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return None;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = tokio::time::timeout_at(deadline.min(now + RECHECK), changed).await;
         }
     }
 

@@ -37,10 +37,14 @@ async fn hooks_run_at_sigterm_in_reverse_order_and_the_check_passes() {
     let reply: Value = answer.json().unwrap();
     assert_eq!(reply["message"], "Hello, Ada!");
 
-    // Idle, it is frozen: the kernel says the runtime is stopped.
+    // Idle, it is frozen: SIGSTOPped, and a moment later the kernel says it is stopped.
     assert!(h.until_frozen(Duration::from_secs(5)).await);
     let pid = h.runtime_pids()[0];
-    assert_eq!(proc_state(pid), Some('T'));
+    assert!(
+        until(|| proc_state(pid) == Some('T')).await,
+        "{:?}",
+        proc_state(pid)
+    );
 
     assert_eq!(h.spin_down().await.unwrap(), 1);
     let out = h.output();
@@ -54,6 +58,13 @@ async fn hooks_run_at_sigterm_in_reverse_order_and_the_check_passes() {
         position(&out, "[hello] done: cleanup complete").is_some(),
         "{out:#?}"
     );
+    let exit = h
+        .until_event(
+            |e| matches!(e.kind, EventKind::ProcessExit { .. }),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(exit.is_some(), "the runtime's exit is recorded");
     assert!(
         until(|| proc_state(pid).is_none()).await,
         "the runtime is gone"
