@@ -6,5 +6,6 @@
 
 mod util;
 
+mod command;
 mod stream;
 mod template;
