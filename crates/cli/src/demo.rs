@@ -12,7 +12,7 @@ use grace_emulator::logs::{LogLine, LogSource};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 
 use crate::function::parse_duration;
-use crate::verdict::{Status, TimedLine, shutdown_checks};
+use grace_harness::check::{Status, TimedLine, shutdown_verdicts};
 
 /// Watch a function live through init, invokes, freeze and a graceful spin-down.
 #[derive(Debug, clap::Args)]
@@ -166,7 +166,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let env = events.first().map(|e| e.env).unwrap_or(1);
-    let checks = shutdown_checks(&events, env, &lines, args.invokes as usize);
+    let checks = shutdown_verdicts(&events, env, &lines, args.invokes as usize);
     println!("\nThe checks `grace check` runs, on this lifecycle:");
     for c in &checks {
         let tag = c.status.tag();

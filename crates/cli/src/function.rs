@@ -1,5 +1,6 @@
-//! The function options shared by `grace serve` (and later `grace check`): where the function
-//! is, how it is named, and its configuration.
+//! The function options shared by `grace serve` and `grace check`: where the function is, how it
+//! is named, and its configuration. The options become [`grace_harness::Settings`]; finding
+//! the function and reading templates is `grace_harness`'s work.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use grace_emulator::{FunctionConfig, ShutdownBudgets};
+use grace_harness::function::{locate, parse_var, read_env_file};
+use grace_harness::{Settings, Warning};
 
 /// Options that configure functions.
 #[derive(Debug, Clone, clap::Args)]
@@ -87,9 +90,13 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl FunctionArgs {
-    /// Every function these options describe, each with the shared configuration.
-    pub(crate) fn configs(&self) -> anyhow::Result<Vec<FunctionConfig>> {
-        let env = self.env_vars()?;
+    /// Every function these options describe, each with the shared configuration. What a
+    /// template warns about is pushed onto `warnings`, also when an error follows.
+    pub(crate) fn configs(
+        &self,
+        warnings: &mut Vec<Warning>,
+    ) -> anyhow::Result<Vec<FunctionConfig>> {
+        let settings = self.settings()?;
         let mut configs = Vec::new();
         if !self.command.is_empty() {
             if self.path.is_some() {
@@ -106,12 +113,7 @@ impl FunctionArgs {
             }
             configs.push(FunctionConfig::new(name, self.command.clone(), dir));
         } else if let Some(path) = &self.path {
-            let (command, dir, default_name) = locate(path)?;
-            configs.push(FunctionConfig::new(
-                self.name.clone().unwrap_or(default_name),
-                command,
-                dir,
-            ));
+            configs.push(locate(path)?.config(self.name.clone()));
         } else if self.name.is_some() || self.dir.is_some() {
             bail!(
                 "--name and --dir describe a function given by PATH or `-- CMD…`; none was given"
@@ -121,9 +123,8 @@ impl FunctionArgs {
             let (name, path) = spec
                 .split_once('=')
                 .with_context(|| format!("--function `{spec}`: expected NAME=PATH"))?;
-            let (command, dir, _) =
-                locate(Path::new(path)).with_context(|| format!("--function {name}"))?;
-            configs.push(FunctionConfig::new(name, command, dir));
+            let found = locate(Path::new(path)).with_context(|| format!("--function {name}"))?;
+            configs.push(found.config(Some(name.to_owned())));
         }
         if configs.is_empty() && self.template.is_none() {
             bail!(
@@ -132,101 +133,72 @@ impl FunctionArgs {
             );
         }
         for cfg in &mut configs {
-            cfg.env = env.clone();
-            cfg.layers = self
-                .layers
-                .iter()
-                .map(|l| absolute(l))
-                .collect::<Result<_, _>>()?;
-            cfg.memory_mb = self.memory;
-            cfg.timeout = self.timeout;
-            cfg.init_timeout = self.init_timeout;
-            cfg.execution_env = self.execution_env.clone();
-            if let Some(h) = &self.handler {
-                cfg.handler = h.clone();
-            }
-            cfg.budgets = ShutdownBudgets {
-                runtime_internal_only: self.runtime_budget,
-                runtime_with_external: self.runtime_budget_external,
-                total: self.shutdown_budget,
-            };
+            settings.apply(cfg)?;
         }
         if let Some(template) = &self.template {
-            configs.extend(crate::template::function_configs(template, self)?);
+            let env = |k: &str| std::env::var(k).ok();
+            configs.extend(grace_harness::template::function_configs(
+                template, &settings, &env, warnings,
+            )?);
         }
         Ok(configs)
+    }
+
+    /// [`Self::configs`], with the warnings printed to stderr (before an error, which they may
+    /// explain).
+    pub(crate) fn configs_warned(&self) -> anyhow::Result<Vec<FunctionConfig>> {
+        let mut warnings = Vec::new();
+        let configs = self.configs(&mut warnings);
+        for w in &warnings {
+            eprintln!("grace: warning: {w}");
+        }
+        configs
+    }
+
+    /// The options as the library's settings.
+    pub(crate) fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = Settings::default();
+        settings.env = self.env_vars()?;
+        settings.layers = self.layers.clone();
+        settings.memory_mb = self.memory;
+        settings.timeout = self.timeout;
+        settings.init_timeout = self.init_timeout;
+        settings.handler = self.handler.clone();
+        settings.execution_env = self.execution_env.clone();
+        settings.budgets = ShutdownBudgets {
+            runtime_internal_only: self.runtime_budget,
+            runtime_with_external: self.runtime_budget_external,
+            total: self.shutdown_budget,
+        };
+        settings.python = self.python.clone();
+        // Read only with a template, the one thing they apply to.
+        settings.parameters = self
+            .parameters
+            .iter()
+            .filter(|_| self.template.is_some())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+                _ => Err(anyhow::anyhow!("--parameter `{p}`: expected NAME=VALUE")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(settings)
     }
 
     /// The `--env-file` variables, then the `--env` ones.
     pub(crate) fn env_vars(&self) -> anyhow::Result<Vec<(String, String)>> {
         let mut vars = Vec::new();
         if let Some(file) = &self.env_file {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            for (n, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let line = line.strip_prefix("export ").unwrap_or(line);
-                vars.push(
-                    split_var(line).with_context(|| format!("{}:{}", file.display(), n + 1))?,
-                );
-            }
+            vars.extend(read_env_file(file)?);
         }
         for kv in &self.env {
-            vars.push(split_var(kv).with_context(|| format!("--env `{kv}`"))?);
+            vars.push(parse_var(kv).with_context(|| format!("--env `{kv}`"))?);
         }
         Ok(vars)
     }
 }
 
-fn split_var(kv: &str) -> anyhow::Result<(String, String)> {
-    let (k, v) = kv.split_once('=').context("expected K=V")?;
-    if k.is_empty() {
-        bail!("empty variable name");
-    }
-    let v = v.trim_matches('"');
-    Ok((k.to_owned(), v.to_owned()))
-}
-
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(p).with_context(|| format!("bad path {}", p.display()))
-}
-
-/// A function PATH: a directory with `bootstrap`, or an executable. Returns the command, the
-/// task root and the default name.
-fn locate(path: &Path) -> anyhow::Result<(Vec<OsString>, PathBuf, String)> {
-    let path = absolute(path)?;
-    let meta =
-        std::fs::metadata(&path).with_context(|| format!("{} does not exist", path.display()))?;
-    let (exe, dir) = if meta.is_dir() {
-        let exe = path.join("bootstrap");
-        if !exe.is_file() {
-            bail!("{} has no `bootstrap` file", path.display());
-        }
-        (exe, path.clone())
-    } else {
-        (
-            path.clone(),
-            path.parent().map(Path::to_path_buf).unwrap_or_default(),
-        )
-    };
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&exe)?.permissions().mode();
-    if mode & 0o111 == 0 {
-        bail!("{} is not executable (chmod +x it)", exe.display());
-    }
-    let name_source = if exe.file_name().is_some_and(|n| n == "bootstrap") {
-        &dir
-    } else {
-        &exe
-    };
-    let name = name_source
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .context("cannot name the function; pass --name")?;
-    Ok((vec![exe.into_os_string()], dir, name))
 }
 
 #[cfg(test)]
@@ -239,12 +211,5 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("soon").is_err());
-    }
-
-    #[test]
-    fn splits_variables() {
-        assert_eq!(split_var("A=b=c").unwrap(), ("A".into(), "b=c".into()));
-        assert!(split_var("=x").is_err());
-        assert!(split_var("novalue").is_err());
     }
 }

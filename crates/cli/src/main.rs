@@ -3,10 +3,11 @@
 //! down gracefully.
 //!
 //! This binary is thin: it parses arguments, builds configuration values, and calls the
-//! libraries. Modules: [`function`] (the function options shared by subcommands), [`serve`],
-//! [`invoke`], [`shutdown`], [`demo`] (with [`demo_function`], the function it runs),
-//! [`template`] (AWS SAM templates for `--template`), [`package`] (Lambda zips), and
-//! [`client`] (a small HTTP client for the Invoke API).
+//! libraries (`grace-harness` finds functions, reads SAM templates and runs the check;
+//! `grace-emulator` runs them). Modules: [`function`] (the function options shared by
+//! subcommands), [`serve`] (with [`log_out`], its log output), [`invoke`], [`shutdown`],
+//! [`check`], [`demo`] (with [`demo_function`], the function it runs), [`package`] (Lambda
+//! zips), and [`client`] (a small HTTP client for the Invoke API).
 
 mod check;
 mod client;
@@ -18,8 +19,6 @@ mod log_out;
 mod package;
 mod serve;
 mod shutdown;
-mod template;
-mod verdict;
 
 use std::process::ExitCode;
 

@@ -8,6 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::Context;
 use grace_emulator::events::{LifecycleEvent, Observer};
 use grace_emulator::{CpuAffinity, Emulator, Options};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::function::{FunctionArgs, parse_duration};
@@ -69,13 +70,6 @@ pub(crate) enum Affinity {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut configs = args.function.configs()?;
-    for cfg in &mut configs {
-        cfg.idle_shutdown = args.idle_shutdown;
-        cfg.concurrency = args.concurrency as usize;
-        cfg.freeze = !args.no_freeze;
-        cfg.async_retry_delay = args.async_retry_delay;
-    }
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -86,6 +80,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?
     };
+    // Before anything else: from here on a SIGINT or SIGTERM is queued for the shutdown below,
+    // not the default action that would end the process mid-start.
+    let mut signals = {
+        let _entered = runtime.enter();
+        Signals::listen()?
+    };
+    install_subscriber(std::env::var("RUST_LOG").ok().as_deref());
+    let mut configs = args.function.configs_warned()?;
+    for cfg in &mut configs {
+        cfg.idle_shutdown = args.idle_shutdown;
+        cfg.concurrency = args.concurrency as usize;
+        cfg.freeze = !args.no_freeze;
+        cfg.async_retry_delay = args.async_retry_delay;
+    }
     let stdout = Arc::new(BatchedStdout::default());
     let flushed = Arc::clone(&stdout);
     let code = runtime.block_on(async move {
@@ -113,11 +121,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let shutdown = shutdown.clone();
             async move { emulator.serve(listener, shutdown).await }
         });
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        signals.next().await;
         eprintln!("grace serve: shutting down (finishing invocations in flight, then spinning environments down; signal again to kill at once)");
         shutdown.cancel();
         tokio::select! {
@@ -131,13 +135,56 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 eprintln!("grace serve: stopped");
                 Ok(ExitCode::SUCCESS)
             }
-            _ = tokio::signal::ctrl_c() => Ok(ExitCode::from(130)),
-            _ = term.recv() => Ok(ExitCode::from(143)),
+            code = signals.next() => Ok(code),
         }
     });
     // Whatever the last turn left, before the process ends (on every path out, errors too).
     flushed.flush();
     code
+}
+
+/// SIGINT and SIGTERM, listened for from the start.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    /// Must be called inside the runtime.
+    fn listen() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+        })
+    }
+
+    /// The next signal, as the exit code a shell gives a process it ended (130, 143).
+    async fn next(&mut self) -> ExitCode {
+        tokio::select! {
+            _ = self.interrupt.recv() => ExitCode::from(130),
+            _ = self.terminate.recv() => ExitCode::from(143),
+        }
+    }
+}
+
+/// Diagnostics (the emulator's warnings, and more with `RUST_LOG`) on stderr; warnings and
+/// errors only by default. An invalid `RUST_LOG` is said once and the default used.
+fn install_subscriber(rust_log: Option<&str>) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = match rust_log.filter(|v| !v.is_empty()) {
+        Some(directives) => EnvFilter::try_new(directives).unwrap_or_else(|e| {
+            eprintln!("grace: warning: RUST_LOG `{directives}`: {e}; using `warn`");
+            EnvFilter::new("warn")
+        }),
+        None => EnvFilter::new("warn"),
+    };
+    // Another subscriber already set (cannot happen in `grace`) is not worth failing for.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
 }
 
 /// `--events`: one line per lifecycle event on stderr.

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use crate::error::{Context, Result, bail};
 
 use super::resolve::Resolver;
 use super::yaml::Node;
@@ -24,7 +24,7 @@ pub(crate) enum Location {
 
 /// Resolves `node` (a `CodeUri` or `ContentUri` value) against `base`, the template's directory.
 /// A local path that does not exist is an error: the template asks for it.
-pub(crate) fn locate(node: &Node, base: &Path, resolver: &Resolver) -> anyhow::Result<Location> {
+pub(crate) fn locate(node: &Node, base: &Path, resolver: &Resolver) -> Result<Location> {
     let text = match resolver.string(node) {
         Ok(text) => text,
         Err(unresolved) => return Ok(Location::Remote(unresolved.to_string())),
@@ -57,7 +57,7 @@ pub(crate) fn locate(node: &Node, base: &Path, resolver: &Resolver) -> anyhow::R
 
 /// Unpacks `zip` into `$TMPDIR/grace-unzipped/NAME-HASH`, keyed by the zip's path, size and
 /// modification time: an unchanged zip is unpacked once, a rebuilt one again.
-fn unpack(zip: &Path, meta: &std::fs::Metadata) -> anyhow::Result<PathBuf> {
+fn unpack(zip: &Path, meta: &std::fs::Metadata) -> Result<PathBuf> {
     let mut hasher = std::hash::DefaultHasher::new();
     zip.hash(&mut hasher);
     meta.len().hash(&mut hasher);

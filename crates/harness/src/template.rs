@@ -1,13 +1,14 @@
-//! `--template FILE`: serve the functions of an AWS SAM template.
+//! AWS SAM templates: the functions of a template as emulator configurations (what
+//! `grace serve --template FILE` serves, and [`crate::Function::template`] runs).
 //!
 //! Every `AWS::Serverless::Function` resource becomes a function named by its logical id, with
-//! its `Properties` merged with `Globals.Function` by SAM's rules ([`globals`]):
+//! its `Properties` merged with `Globals.Function` by SAM's rules (module `globals`):
 //!
 //! | property | becomes |
 //! |---|---|
 //! | `Runtime: provided.al2023`, `provided.al2`, `provided` | the command `CodeUri/bootstrap` |
-//! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime ([`python`]) |
-//! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once ([`code`]); absent: the template's directory |
+//! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime (module `python`) |
+//! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once (module `code`); absent: the template's directory |
 //! | `Handler` | `_HANDLER` |
 //! | `MemorySize`, `Timeout` | memory (MB) and timeout (s), checked against Lambda's ranges |
 //! | `Environment.Variables` | the function's variables |
@@ -16,7 +17,7 @@
 //! Paths are relative to the template's directory. Intrinsic functions parse in both forms
 //! (`!Ref X` and `{Ref: X}`); `Ref` to a parameter (its `--parameter NAME=VALUE`, else its
 //! `Default`) or to a pseudo parameter (`AWS::Region`, `AWS::AccountId`, …), and
-//! `Fn::Sub`/`Fn::Join` over those, are resolved ([`resolve`]).
+//! `Fn::Sub`/`Fn::Join` over those, are resolved (module `resolve`).
 //!
 //! **Nothing is dropped silently.** Each of these is named in a `grace: warning:` line on stderr:
 //! a property that is not emulated (`Events`, `Policies`, `VpcConfig`, …), a value that does not
@@ -27,7 +28,8 @@
 //! skipped with a warning; a local path that does not exist, or a Python without
 //! `awslambdaric`, is an error.
 //!
-//! **With the other function options** (the template's values win; the options fill in):
+//! **With the other function options** ([`Settings`], named here by their `grace` flags; the
+//! template's values win; the options fill in):
 //! `--env`/`--env-file` override template variables of the same name (as `sam local
 //! --env-vars`); `--layer` adds layers after the template's; `--memory`, `--timeout`,
 //! `--handler` and `--execution-env` apply to template functions that do not set them (their
@@ -41,7 +43,7 @@
 //! tags such as `!Ref` as a tagged node, which is all CloudFormation's short forms need.
 //! `serde_yaml` is deprecated, `serde_yml` is unmaintained, `serde_norway` (a `serde_yaml`
 //! fork) parses with libyaml translated to unsafe Rust, and a serde data model adds nothing
-//! here: the template is walked as a tree ([`yaml`]) because intrinsics can stand anywhere.
+//! here: the template is walked as a tree (module `yaml`) because intrinsics can stand anywhere.
 
 mod code;
 mod globals;
@@ -51,34 +53,30 @@ mod sam_function;
 mod yaml;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
-use grace_emulator::{FunctionConfig, ShutdownBudgets};
+use crate::error::{Context, Result, bail};
+use grace_emulator::FunctionConfig;
 
-use crate::function::FunctionArgs;
+use crate::error::Error;
+use crate::function::{DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, Settings, Warning};
 use sam_function::{Reader, Runtime, SamFunction};
 use yaml::Node;
 
-/// The functions of the template at `path`, with the command-line options applied; warnings
-/// are printed to stderr.
-pub(crate) fn function_configs(
+/// The functions of the template at `path`, with `settings` applied. `lookup` reads the
+/// environment (`GRACE_PYTHON`, when `settings` name no Python). What is worth a warning is
+/// pushed onto `warnings`, also when an error follows (the warnings may explain it).
+pub fn function_configs(
     path: &Path,
-    args: &FunctionArgs,
-) -> anyhow::Result<Vec<FunctionConfig>> {
-    let overrides = args
-        .parameters
-        .iter()
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => Err(anyhow::anyhow!("--parameter `{p}`: expected NAME=VALUE")),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (functions, mut warnings) = read(path, &overrides)?;
-    let result = configs(functions, args, &mut warnings);
-    for w in &warnings {
-        eprintln!("grace: warning: {}: {w}", path.display());
-    }
+    settings: &Settings,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<FunctionConfig>, Error> {
+    let (functions, mut found) = read(path, &settings.parameters)?;
+    let result = configs(functions, settings, lookup, &mut found);
+    warnings.extend(found.into_iter().map(|message| Warning {
+        file: path.to_path_buf(),
+        message,
+    }));
     let configs = result?;
     if configs.is_empty() {
         bail!(
@@ -90,10 +88,7 @@ pub(crate) fn function_configs(
 }
 
 /// Reads the template: its functions and the warnings about what it holds.
-fn read(
-    path: &Path,
-    overrides: &[(String, String)],
-) -> anyhow::Result<(Vec<SamFunction>, Vec<String>)> {
+fn read(path: &Path, overrides: &[(String, String)]) -> Result<(Vec<SamFunction>, Vec<String>)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the template {}", path.display()))?;
     let template = yaml::parse(&text).with_context(|| format!("{}", path.display()))?;
@@ -170,13 +165,14 @@ fn is_missing_build(resource: &Node) -> bool {
         .is_some()
 }
 
-/// Turns what the template says into emulator configurations, applying the command line.
+/// Turns what the template says into emulator configurations, applying the settings.
 fn configs(
     functions: Vec<SamFunction>,
-    args: &FunctionArgs,
+    args: &Settings,
+    lookup: &dyn Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<Vec<FunctionConfig>> {
-    let cli_env = args.env_vars()?;
+) -> Result<Vec<FunctionConfig>> {
+    let cli_env = &args.env;
     let cli_layers = args
         .layers
         .iter()
@@ -192,8 +188,7 @@ fn configs(
             Runtime::Custom => (bootstrap(&f.name, &f.code_dir)?, args.execution_env.clone()),
             Runtime::Python(version) => {
                 if interpreter.is_none() {
-                    let (program, source) =
-                        python::choose(args.python.as_deref(), |k| std::env::var(k).ok());
+                    let (program, source) = python::choose(args.python.as_deref(), lookup);
                     interpreter = Some(python::check(&program, source)?);
                 }
                 let py = interpreter.as_ref().context("no interpreter")?;
@@ -215,7 +210,7 @@ fn configs(
                 )
             }
         };
-        for (k, v) in &cli_env {
+        for (k, v) in cli_env {
             set_var(&mut env, k, v.clone());
         }
         let mut cfg = FunctionConfig::new(f.name.clone(), command, f.code_dir);
@@ -226,8 +221,8 @@ fn configs(
             &f.name,
             "MemorySize",
             f.memory_mb,
-            args.memory,
-            128,
+            args.memory_mb,
+            DEFAULT_MEMORY_MB,
         );
         cfg.timeout = pick(
             warnings,
@@ -259,17 +254,11 @@ fn configs(
         }
         cfg.execution_env = execution_env;
         cfg.init_timeout = args.init_timeout;
-        cfg.budgets = ShutdownBudgets {
-            runtime_internal_only: args.runtime_budget,
-            runtime_with_external: args.runtime_budget_external,
-            total: args.shutdown_budget,
-        };
+        cfg.budgets = args.budgets;
         configs.push(cfg);
     }
     Ok(configs)
 }
-
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The template's value, else the option's; a warning when both are set and differ.
 fn pick<T: PartialEq + std::fmt::Debug + Copy>(
@@ -300,7 +289,7 @@ fn set_var(env: &mut Vec<(String, String)>, key: &str, value: String) {
 }
 
 /// `CODE_DIR/bootstrap`, which must be an executable file.
-fn bootstrap(name: &str, code_dir: &Path) -> anyhow::Result<Vec<std::ffi::OsString>> {
+fn bootstrap(name: &str, code_dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     use std::os::unix::fs::PermissionsExt;
     let exe = code_dir.join("bootstrap");
     let meta = std::fs::metadata(&exe).with_context(|| {
@@ -319,13 +308,7 @@ fn bootstrap(name: &str, code_dir: &Path) -> anyhow::Result<Vec<std::ffi::OsStri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        function: FunctionArgs,
-    }
+    use std::time::Duration;
 
     fn sam(name: &str, memory: Option<u32>, env: &[(&str, &str)]) -> SamFunction {
         // A provided.* function needs an executable CodeUri/bootstrap.
@@ -352,28 +335,20 @@ mod tests {
 
     #[test]
     fn the_template_wins_and_the_options_fill_in() {
-        let args = Cli::parse_from([
-            "t",
-            "--memory",
-            "512",
-            "--timeout",
-            "7s",
-            "--env",
-            "B=cli",
-            "--env",
-            "C=cli",
-            "--layer",
-            "/layers/cli",
-            "--handler",
-            "h.cli",
-        ])
-        .function;
+        let args = Settings {
+            memory_mb: 512,
+            timeout: Duration::from_secs(7),
+            env: vec![("B".into(), "cli".into()), ("C".into(), "cli".into())],
+            layers: vec!["/layers/cli".into()],
+            handler: Some("h.cli".into()),
+            ..Settings::default()
+        };
         let mut warnings = Vec::new();
         let functions = vec![
             sam("Set", Some(256), &[("A", "tpl"), ("B", "tpl")]),
             sam("Unset", None, &[]),
         ];
-        let c = configs(functions, &args, &mut warnings).unwrap();
+        let c = configs(functions, &args, &|_| None, &mut warnings).unwrap();
         assert_eq!((c[0].memory_mb, c[1].memory_mb), (256, 512));
         assert_eq!(c[0].timeout, Duration::from_secs(7));
         let env: Vec<(&str, &str)> = c[0].env.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -389,8 +364,14 @@ mod tests {
         );
         // Negative control: the options at their defaults fill in silently.
         let mut warnings = Vec::new();
-        let args = Cli::parse_from(["t"]).function;
-        let c = configs(vec![sam("Set", Some(256), &[])], &args, &mut warnings).unwrap();
+        let args = Settings::default();
+        let c = configs(
+            vec![sam("Set", Some(256), &[])],
+            &args,
+            &|_| None,
+            &mut warnings,
+        )
+        .unwrap();
         assert_eq!((c[0].memory_mb, c[0].handler.as_str()), (256, "bootstrap"));
         assert!(warnings.is_empty(), "{warnings:?}");
     }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use anyhow::{Context, bail};
+use crate::error::{Context, Result, bail};
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 
 /// One value of a template.
@@ -95,7 +95,7 @@ impl fmt::Display for Node {
 }
 
 /// Parses the first document of a template.
-pub(crate) fn parse(text: &str) -> anyhow::Result<Node> {
+pub(crate) fn parse(text: &str) -> Result<Node> {
     let docs = Yaml::load_from_str(text).context("not valid YAML")?;
     let Some(doc) = docs.first() else {
         bail!("the file is empty");
@@ -103,7 +103,7 @@ pub(crate) fn parse(text: &str) -> anyhow::Result<Node> {
     convert(doc)
 }
 
-fn convert(yaml: &Yaml<'_>) -> anyhow::Result<Node> {
+fn convert(yaml: &Yaml<'_>) -> Result<Node> {
     Ok(match yaml {
         Yaml::Value(scalar) => scalar_node(scalar),
         // Only produced when scalars are parsed lazily (not the case with `load_from_str`); read

@@ -1,5 +1,5 @@
-//! What `grace check` concludes from a function's lifecycle: each check is a pass, a warning or
-//! a failure, with the evidence and plain advice.
+//! What `grace check` concludes from a function's lifecycle: each [`Verdict`] is a pass, a
+//! warning or a failure, with the evidence and plain advice.
 //!
 //! What the runtime leaves behind is read from `/proc` and the kernel's `sock_diag` while it
 //! shuts down, as often as the machine allows; the last reading before the exit decides. Two
@@ -15,16 +15,21 @@ use serde::Serialize;
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+#[non_exhaustive]
+pub enum Status {
+    /// The function does this right.
     Pass,
+    /// Right here, but at risk (e.g. cleanup that uses most of the budget).
     Warn,
+    /// Wrong: `grace check` exits with 1.
     Fail,
+    /// Could not be checked (e.g. no SIGTERM, so no chance to exit cleanly).
     Skip,
 }
 
 impl Status {
     /// `PASS`, `WARN`, `FAIL` or `SKIP`.
-    pub(crate) fn tag(self) -> &'static str {
+    pub fn tag(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Warn => "WARN",
@@ -34,19 +39,26 @@ impl Status {
     }
 }
 
-/// One check.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Check {
-    pub(crate) id: &'static str,
-    pub(crate) title: &'static str,
-    pub(crate) status: Status,
-    pub(crate) detail: String,
+/// One finding of a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Verdict {
+    /// A stable identifier: `invokes`, `sigterm`, `exit`, `tcp`, `files`, `children`,
+    /// `leftovers`, `output`, and with a reset `reset-sigterm`, `reset-exit` (or `reset`).
+    pub id: &'static str,
+    /// What is checked, e.g. "SIGTERM is delivered".
+    pub title: &'static str,
+    /// Pass, warning, failure, or skipped.
+    pub status: Status,
+    /// The evidence.
+    pub detail: String,
+    /// What to do about it, for a failure or a warning.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) advice: Option<String>,
+    pub advice: Option<String>,
 }
 
-impl Check {
-    fn new(
+impl Verdict {
+    pub(crate) fn new(
         id: &'static str,
         title: &'static str,
         status: Status,
@@ -61,27 +73,31 @@ impl Check {
         }
     }
 
-    fn advise(mut self, advice: impl Into<String>) -> Self {
+    pub(crate) fn advise(mut self, advice: impl Into<String>) -> Self {
         self.advice = Some(advice.into());
         self
     }
 }
 
-/// A log line with its arrival time.
-#[derive(Debug, Clone)]
-pub(crate) struct TimedLine {
-    pub(crate) time_us: u64,
-    pub(crate) env: EnvId,
-    pub(crate) function_output: bool,
+/// A log line's arrival, as the output check needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedLine {
+    /// When it arrived, microseconds since the Unix epoch.
+    pub time_us: u64,
+    /// The environment that wrote it.
+    pub env: EnvId,
+    /// Whether the runtime wrote it (not the platform or an extension).
+    pub function_output: bool,
 }
 
-/// Checks the spin-down of environment `env` (the one the invokes ran in).
-pub(crate) fn shutdown_checks(
+/// The verdicts on the spin-down of environment `env` (the one `invokes` invocations ran in),
+/// from the recorded lifecycle `events` and log `lines`.
+pub fn shutdown_verdicts(
     events: &[LifecycleEvent],
     env: EnvId,
     lines: &[TimedLine],
     invokes: usize,
-) -> Vec<Check> {
+) -> Vec<Verdict> {
     let ev: Vec<&LifecycleEvent> = events.iter().filter(|e| e.env == env).collect();
     let mut checks = Vec::new();
     let extensions: Vec<String> = ev
@@ -103,11 +119,11 @@ pub(crate) fn shutdown_checks(
     });
     if extensions.is_empty() {
         checks.push(
-            Check::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda SIGKILLs the runtime with 0 ms of grace")
+            Verdict::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda SIGKILLs the runtime with 0 ms of grace")
                 .advise("add the shutdown-enabler layer (`grace package extension`), or register an internal extension (lambda-grace does it by default; lambda_runtime: spawn_graceful_shutdown_handler; Go: lambda.WithEnableSIGTERM)"),
         );
     } else {
-        checks.push(Check::new(
+        checks.push(Verdict::new(
             "sigterm",
             "SIGTERM is delivered",
             if sigterm.is_some() {
@@ -140,10 +156,10 @@ pub(crate) fn shutdown_checks(
         )
     });
     checks.push(match (sigterm, exit, killed) {
-        (None, _, _) => Check::new("exit", "exits before SIGKILL", Status::Skip, "no SIGTERM, so no chance to exit cleanly"),
+        (None, _, _) => Verdict::new("exit", "exits before SIGKILL", Status::Skip, "no SIGTERM, so no chance to exit cleanly"),
         (Some(_), _, true) => {
             let budget = budget_ms.unwrap_or(0);
-            Check::new("exit", "exits before SIGKILL", Status::Fail, format!("still running {budget} ms after SIGTERM: SIGKILLed"))
+            Verdict::new("exit", "exits before SIGKILL", Status::Fail, format!("still running {budget} ms after SIGTERM: SIGKILLed"))
                 .advise(format!("handle SIGTERM: run the cleanup well inside {budget} ms and exit (lambda-grace: shutdown hooks are bounded by the budget)"))
         }
         (Some(term), Some((at, how)), false) => {
@@ -152,13 +168,13 @@ pub(crate) fn shutdown_checks(
             let pct = took * 100.0 / budget.max(1.0);
             let detail = format!("exited ({how}) {took:.1} ms after SIGTERM: {pct:.0}% of the {budget:.0} ms budget");
             if pct > 80.0 {
-                Check::new("exit", "exits before SIGKILL", Status::Warn, detail)
+                Verdict::new("exit", "exits before SIGKILL", Status::Warn, detail)
                     .advise("the cleanup uses most of the budget; on a loaded machine it may be SIGKILLed: keep shutdown work short")
             } else {
-                Check::new("exit", "exits before SIGKILL", Status::Pass, detail)
+                Verdict::new("exit", "exits before SIGKILL", Status::Pass, detail)
             }
         }
-        (Some(_), None, false) => Check::new("exit", "exits before SIGKILL", Status::Warn, "the runtime's exit was not observed"),
+        (Some(_), None, false) => Verdict::new("exit", "exits before SIGKILL", Status::Warn, "the runtime's exit was not observed"),
     });
     let left = ev.iter().rev().find_map(|e| match &e.kind {
         EventKind::Leftovers {
@@ -188,7 +204,7 @@ pub(crate) fn shutdown_checks(
             // The readings lag on a loaded machine: a connection seen open only well before the
             // exit may have been closed in the gap, so that is a warning, not a failure.
             checks.push(if tcp.status == Status::Fail && stale_ms > STALE_MS {
-                Check {
+                Verdict {
                     status: Status::Warn,
                     detail: format!(
                         "{} (last seen {stale_ms:.1} ms before the exit began: a close after that cannot be ruled out)",
@@ -214,7 +230,7 @@ pub(crate) fn shutdown_checks(
                 "stop child processes on SIGTERM; the platform SIGKILLs them with the environment",
             ));
         }
-        None => checks.push(Check::new(
+        None => checks.push(Verdict::new(
             "leftovers",
             "what the runtime held at the end",
             Status::Skip,
@@ -234,11 +250,11 @@ fn leftover(
     items: &[String],
     when: &str,
     advice: &str,
-) -> Check {
+) -> Verdict {
     if items.is_empty() {
-        Check::new(id, title, Status::Pass, format!("none {when}"))
+        Verdict::new(id, title, Status::Pass, format!("none {when}"))
     } else {
-        Check::new(
+        Verdict::new(
             id,
             title,
             Status::Fail,
@@ -257,7 +273,7 @@ fn buffered_output(
     env: EnvId,
     sigterm: Option<u64>,
     invokes: usize,
-) -> Check {
+) -> Verdict {
     let mut windows = Vec::new();
     let mut open = None;
     for e in ev {
@@ -292,7 +308,7 @@ fn buffered_output(
         .count();
     let at_shutdown = ours.iter().filter(|l| l.time_us >= shutdown_from).count();
     if during == 0 && invokes > 0 && at_shutdown >= invokes {
-        Check::new(
+        Verdict::new(
             "output",
             "log output arrives during invocations",
             Status::Fail,
@@ -300,7 +316,7 @@ fn buffered_output(
         )
         .advise("flush after each line (Python: PYTHONUNBUFFERED=1 or print(..., flush=True); C: setvbuf); on Lambda a frozen environment holds buffered logs, and a killed one loses them")
     } else {
-        Check::new(
+        Verdict::new(
             "output",
             "log output arrives during invocations",
             Status::Pass,

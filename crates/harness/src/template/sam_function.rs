@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use crate::error::{Context, Result, bail};
 
 use super::code::{Location, locate};
 use super::resolve::Resolver;
@@ -68,7 +68,7 @@ impl Reader<'_> {
     }
 
     /// Reads function `name` from its merged `props`; `None` when it cannot run here.
-    pub(crate) fn read(&mut self, name: &str, props: &Node) -> anyhow::Result<Option<SamFunction>> {
+    pub(crate) fn read(&mut self, name: &str, props: &Node) -> Result<Option<SamFunction>> {
         let ignored: Vec<&str> = props
             .entries()
             .iter()
@@ -181,7 +181,7 @@ impl Reader<'_> {
         props: &Node,
         key: &str,
         range: std::ops::RangeInclusive<u64>,
-    ) -> anyhow::Result<Option<u64>> {
+    ) -> Result<Option<u64>> {
         let Some(node) = props.get(key) else {
             return Ok(None);
         };
@@ -232,7 +232,7 @@ impl Reader<'_> {
 
     /// `Layers`: local directories (or zips), directly or through a `!Ref` to an
     /// `AWS::Serverless::LayerVersion` of this template; anything else is skipped with a warning.
-    fn layers(&mut self, name: &str, layers: Option<&Node>) -> anyhow::Result<Vec<PathBuf>> {
+    fn layers(&mut self, name: &str, layers: Option<&Node>) -> Result<Vec<PathBuf>> {
         let items = match layers {
             None => return Ok(Vec::new()),
             Some(Node::Seq(items)) => items.clone(),

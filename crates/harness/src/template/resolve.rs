@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use crate::error::{Result, bail};
+
 use super::yaml::Node;
 
 /// Values for `Ref`: parameters' defaults and pseudo parameters.
@@ -35,7 +37,7 @@ impl Resolver {
         region: &str,
         account: &str,
         overrides: &[(String, String)],
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let mut r = Resolver::default();
         for (k, v) in [
             ("AWS::Region", region),
@@ -68,7 +70,7 @@ impl Resolver {
                 .and_then(|p| p.get(name))
                 .is_some();
             if !declared {
-                anyhow::bail!("--parameter {name}: the template declares no parameter {name}");
+                bail!("--parameter {name}: the template declares no parameter {name}");
             }
             r.unknown.remove(name);
             r.values.insert(name.clone(), value.clone());

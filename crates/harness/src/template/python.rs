@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::bail;
+use crate::error::{Result, bail};
 
 /// A checked interpreter.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ fn anchored(program: OsString) -> OsString {
 }
 
 /// Runs the interpreter once: it must exist and import `awslambdaric`.
-pub(crate) fn check(program: &OsString, source: &str) -> anyhow::Result<Python> {
+pub(crate) fn check(program: &OsString, source: &str) -> Result<Python> {
     let shown = PathBuf::from(program).display().to_string();
     let probe = "import sys, awslambdaric; print('%d.%d' % sys.version_info[:2])";
     let out = match Command::new(program).args(["-c", probe]).output() {

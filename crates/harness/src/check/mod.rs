@@ -1,0 +1,395 @@
+//! The check `grace check` runs: a function's full lifecycle under a fresh emulator (a cold
+//! start, warm invokes, a freeze while idle, a spin-down; optionally a timeout reset
+//! mid-invoke), then [`Verdict`]s on what it did: whether the runtime got SIGTERM, whether it
+//! exited before SIGKILL and how much of the budget its cleanup took, what it left behind
+//! (TCP connections, files open for writing, child processes), and whether its output only
+//! arrived at shutdown. [`verdict`] holds the reasoning; this module runs the lifecycle.
+
+pub mod verdict;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
+use grace_emulator::logs::{LogLine, LogSink, LogSource};
+use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
+use serde::Serialize;
+
+use crate::error::Error;
+pub use verdict::{Status, TimedLine, Verdict, shutdown_verdicts};
+
+/// How the check runs. `CheckOptions::default()` is what `grace check` does without options:
+/// a cold invoke and 3 warm ones with `{}`, 300 ms idle (frozen), then the spin-down.
+#[derive(Clone)]
+pub struct CheckOptions {
+    invokes: u32,
+    payload: Bytes,
+    idle: Duration,
+    reset: bool,
+    log: Option<LogSink>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self {
+            invokes: 3,
+            payload: Bytes::from_static(b"{}"),
+            idle: Duration::from_millis(300),
+            reset: false,
+            log: None,
+        }
+    }
+}
+
+impl fmt::Debug for CheckOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckOptions")
+            .field("invokes", &self.invokes)
+            .field("payload", &self.payload)
+            .field("idle", &self.idle)
+            .field("reset", &self.reset)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckOptions {
+    /// How many warm invokes follow the cold one (default 3).
+    pub fn invokes(mut self, warm: u32) -> Self {
+        self.invokes = warm;
+        self
+    }
+
+    /// The event every invoke sends (default `{}`).
+    pub fn payload(mut self, payload: impl Into<Bytes>) -> Self {
+        self.payload = payload.into();
+        self
+    }
+
+    /// How long the environment stays idle (frozen) before the spin-down (default 300 ms).
+    pub fn idle(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Also force a timeout reset mid-invoke, in a second environment: SIGTERM while the
+    /// handler runs (default off).
+    pub fn reset(mut self, reset: bool) -> Self {
+        self.reset = reset;
+        self
+    }
+
+    /// Where the function's log lines go as they arrive (default: nowhere; they are still
+    /// analysed).
+    pub fn on_log(mut self, sink: LogSink) -> Self {
+        self.log = Some(sink);
+        self
+    }
+}
+
+/// One invoke's answer, as the check saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Answer {
+    /// The Invoke API's status.
+    pub status: u16,
+    /// `X-Amz-Function-Error`.
+    pub function_error: Option<&'static str>,
+    /// The first 300 characters of the body.
+    pub body: String,
+}
+
+/// What the check found: its verdicts, and the evidence.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The function checked.
+    pub function: String,
+    /// No verdict is a failure (warnings allowed).
+    pub pass: bool,
+    /// The verdicts, in the order `grace check` prints them.
+    #[serde(rename = "checks")]
+    pub verdicts: Vec<Verdict>,
+    /// The answers to the invokes (the cold one first).
+    pub invokes: Vec<Answer>,
+    /// The lifecycle events of the run (init, invokes, freeze, SIGTERM, SHUTDOWN, exits…).
+    #[serde(skip)]
+    pub events: Vec<LifecycleEvent>,
+}
+
+impl Report {
+    /// Whether no verdict is a failure (warnings allowed).
+    pub fn passed(&self) -> bool {
+        self.pass
+    }
+
+    /// The failed verdicts.
+    pub fn failures(&self) -> impl Iterator<Item = &Verdict> {
+        self.with_status(Status::Fail)
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Verdict> {
+        self.with_status(Status::Warn)
+    }
+
+    /// The verdicts with `status`.
+    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter().filter(move |v| v.status == status)
+    }
+
+    /// The verdict with this id (`sigterm`, `exit`, `tcp`…), if it was reached.
+    pub fn verdict(&self, id: &str) -> Option<&Verdict> {
+        self.verdicts.iter().find(|v| v.id == id)
+    }
+
+    /// The one-line summary: `PASS: NAME shuts down gracefully`, `PASS with N warnings`, or
+    /// `FAIL: N of M checks failed`.
+    pub fn summary(&self) -> String {
+        let failed = self.failures().count();
+        let warned = self.warnings().count();
+        match (failed, warned) {
+            (0, 0) => format!("PASS: {} shuts down gracefully", self.function),
+            (0, w) => format!("PASS with {w} warning{}", if w == 1 { "" } else { "s" }),
+            (f, _) => format!("FAIL: {f} of {} checks failed", self.verdicts.len()),
+        }
+    }
+
+    /// The lifecycle as an SVG picture, titled and with the summary.
+    pub fn timeline_svg(&self) -> String {
+        grace_emulator::timeline::svg(
+            &self.events,
+            &format!("grace check: {}", self.function),
+            Some((&self.summary(), self.pass)),
+        )
+    }
+}
+
+/// The text `grace check` prints: a header, one line per verdict (with advice), the summary.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "grace check: {}", self.function)?;
+        for v in &self.verdicts {
+            writeln!(f, "  {}  {:<34} {}", v.status.tag(), v.title, v.detail)?;
+            if let Some(advice) = &v.advice {
+                writeln!(f, "        advice: {advice}")?;
+            }
+        }
+        write!(f, "{}", self.summary())
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the check on `function` under a fresh emulator (one environment at a time, with the
+/// shutdown inspected) and returns the report. The emulator is closed before it returns.
+pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result<Report, Error> {
+    function.concurrency = 1;
+    function.inspect_shutdown = true;
+    let name = function.name.clone();
+    let lines: Arc<Mutex<Vec<TimedLine>>> = Arc::default();
+    let events: Arc<Mutex<Vec<LifecycleEvent>>> = Arc::default();
+    let (line_sink, event_sink) = (Arc::clone(&lines), Arc::clone(&events));
+    let forward = options.log.clone();
+    let emulator_options = Options {
+        log_sink: Arc::new(move |line: &LogLine<'_>| {
+            if let Some(forward) = &forward {
+                forward(line);
+            }
+            let l = TimedLine {
+                time_us: now_us(),
+                env: line.env,
+                function_output: matches!(line.source, LogSource::Function),
+            };
+            line_sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+        }),
+        event_observer: Some(Arc::new(move |e: &LifecycleEvent| {
+            event_sink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(e.clone());
+        })),
+        ..Options::default()
+    };
+    let emulator = Emulator::new(vec![function], emulator_options)?;
+    let answers = drive(&emulator, &name, options).await;
+    // Whatever happened, nothing is left running.
+    let _ = emulator.close().await;
+    let answers = answers?;
+    let events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
+    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
+    let verdicts = analyse(&events, &lines, &answers, options.reset);
+    let pass = verdicts.iter().all(|c| c.status != Status::Fail);
+    Ok(Report {
+        function: name,
+        pass,
+        verdicts,
+        invokes: answers,
+        events,
+    })
+}
+
+/// The lifecycle: a cold invoke and the warm ones, idle, spin-down, and the optional reset.
+async fn drive(
+    emulator: &Emulator,
+    name: &str,
+    options: &CheckOptions,
+) -> Result<Vec<Answer>, Error> {
+    let mut answers = Vec::new();
+    for _ in 0..=options.invokes {
+        let out = emulator
+            .invoke(InvokeInput::new(name, options.payload.clone()))
+            .await;
+        answers.push(Answer {
+            status: out.status,
+            function_error: out.function_error,
+            body: String::from_utf8_lossy(&out.body)
+                .chars()
+                .take(300)
+                .collect(),
+        });
+    }
+    tokio::time::sleep(options.idle).await;
+    emulator.spin_down(None).await.map_err(Error::SpinDown)?;
+    if options.reset {
+        let mut input = InvokeInput::new(name, options.payload.clone());
+        input.timeout = Some(Duration::from_millis(1));
+        emulator.invoke(input).await;
+    }
+    Ok(answers)
+}
+
+/// The verdicts on a run: the invokes, the spin-down of the first environment, and with
+/// `reset`, the SIGTERM and exit of the second one (the reset).
+fn analyse(
+    events: &[LifecycleEvent],
+    lines: &[TimedLine],
+    invokes: &[Answer],
+    reset: bool,
+) -> Vec<Verdict> {
+    let mut envs: Vec<EnvId> = events.iter().map(|e| e.env).collect();
+    envs.dedup();
+    let mut verdicts = Vec::new();
+    let init_failed = invokes.first().is_some_and(|a| a.function_error.is_some())
+        && events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::InitFailed { .. }));
+    let answered = invokes.iter().filter(|a| a.status == 200).count();
+    let errors = invokes
+        .iter()
+        .filter(|a| a.function_error.is_some())
+        .count();
+    verdicts.push(Verdict {
+        id: "invokes",
+        title: "invokes are answered",
+        status: if init_failed || answered < invokes.len() {
+            Status::Fail
+        } else if errors > 0 {
+            Status::Warn
+        } else {
+            Status::Pass
+        },
+        detail: match invokes.iter().find(|a| a.function_error.is_some()) {
+            Some(a) if init_failed => format!("init failed: {}", a.body),
+            Some(a) => format!(
+                "{answered} of {} answered, {errors} with a function error, e.g. {}",
+                invokes.len(),
+                a.body
+            ),
+            None => format!(
+                "{answered} of {} answered (1 cold, {} warm)",
+                invokes.len(),
+                invokes.len().saturating_sub(1)
+            ),
+        },
+        advice: init_failed.then(|| "fix the init error first; see the log above".to_owned()),
+    });
+    if let Some(&env) = envs.first() {
+        verdicts.extend(shutdown_verdicts(events, env, lines, invokes.len()));
+    }
+    if reset {
+        match envs.get(1) {
+            Some(&env) => {
+                for mut c in shutdown_verdicts(events, env, lines, 0) {
+                    if c.id == "sigterm" || c.id == "exit" {
+                        c.id = if c.id == "sigterm" {
+                            "reset-sigterm"
+                        } else {
+                            "reset-exit"
+                        };
+                        c.title = if c.id == "reset-sigterm" {
+                            "reset: SIGTERM mid-invoke"
+                        } else {
+                            "reset: exits before SIGKILL"
+                        };
+                        verdicts.push(c);
+                    }
+                }
+            }
+            None => verdicts.push(Verdict::new(
+                "reset",
+                "reset: SIGTERM mid-invoke",
+                Status::Warn,
+                "no timeout reset was observed",
+            )),
+        }
+    }
+    verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(id: &'static str, status: Status) -> Verdict {
+        Verdict::new(id, "t", status, "d")
+    }
+
+    fn report(verdicts: Vec<Verdict>) -> Report {
+        Report {
+            function: "f".into(),
+            pass: verdicts.iter().all(|v| v.status != Status::Fail),
+            verdicts,
+            invokes: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn summarises_as_grace_check_does() {
+        let r = report(vec![verdict("a", Status::Pass)]);
+        assert_eq!(r.summary(), "PASS: f shuts down gracefully");
+        let r = report(vec![verdict("a", Status::Pass), verdict("b", Status::Warn)]);
+        assert_eq!(r.summary(), "PASS with 1 warning");
+        assert!(r.passed());
+        // Negative control: one failure fails the report.
+        let r = report(vec![verdict("a", Status::Fail), verdict("b", Status::Warn)]);
+        assert_eq!(r.summary(), "FAIL: 1 of 2 checks failed");
+        assert!(!r.passed());
+        assert_eq!(r.failures().map(|v| v.id).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(r.verdict("b").map(|v| v.status), Some(Status::Warn));
+        assert_eq!(
+            r.to_string(),
+            "grace check: f\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed"
+        );
+    }
+
+    #[test]
+    fn an_init_failure_fails_the_invokes() {
+        let answers = vec![Answer {
+            status: 200,
+            function_error: Some("Unhandled"),
+            body: "boom".into(),
+        }];
+        // Without an InitFailed event the function error is only a warning.
+        let v = analyse(&[], &[], &answers, false);
+        assert_eq!(v[0].status, Status::Warn);
+        assert!(v[0].advice.is_none());
+    }
+}
