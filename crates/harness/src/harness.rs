@@ -33,7 +33,7 @@ pub struct Harness {
     warnings: Vec<Warning>,
     addr: SocketAddr,
     shutdown: CancellationToken,
-    serving: Option<JoinHandle<()>>,
+    serving: Option<JoinHandle<grace_emulator::CloseReport>>,
     logs: Arc<Mutex<Vec<LogRecord>>>,
     /// Notified at every lifecycle event: what the waits wait on.
     changed: Arc<Notify>,
@@ -251,13 +251,14 @@ impl Harness {
     /// The live environments: each one's phase, whether it is frozen, its processes and their
     /// pids (see [`grace_emulator::proc_state`] for what `/proc` says of a pid: `T` when
     /// stopped).
-    pub fn environments(&self) -> Vec<EnvironmentInfo> {
-        self.emulator.environments()
+    pub async fn environments(&self) -> Vec<EnvironmentInfo> {
+        self.emulator.environments().await
     }
 
     /// The pids of the live environments' runtime processes.
-    pub fn runtime_pids(&self) -> Vec<Pid> {
+    pub async fn runtime_pids(&self) -> Vec<Pid> {
         self.environments()
+            .await
             .iter()
             .flat_map(|e| &e.processes)
             .filter(|p| p.alive && p.role == Role::Runtime)
@@ -269,12 +270,22 @@ impl Harness {
     /// `within`; whether that happened. With no live environment, false. Frozen means the
     /// processes were sent SIGSTOP: `/proc` ([`crate::proc_state`]) shows `T` a moment later.
     pub async fn until_frozen(&self, within: Duration) -> bool {
-        self.until(within, || {
-            let envs = self.environments();
-            (!envs.is_empty() && envs.iter().all(|e| e.frozen)).then_some(())
-        })
-        .await
-        .is_some()
+        const RECHECK: Duration = Duration::from_millis(50);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            // Registered before the look, so a freeze between the two is not missed.
+            let mut changed = std::pin::pin!(self.changed.notified());
+            changed.as_mut().enable();
+            let envs = self.environments().await;
+            if !envs.is_empty() && envs.iter().all(|e| e.frozen) {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let _ = tokio::time::timeout_at(deadline.min(now + RECHECK), changed).await;
+        }
     }
 
     /// Waits for a lifecycle event that `matches` (one already recorded counts), at most

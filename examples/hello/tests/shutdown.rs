@@ -39,7 +39,7 @@ async fn hooks_run_at_sigterm_in_reverse_order_and_the_check_passes() {
 
     // Idle, it is frozen: SIGSTOPped, and a moment later the kernel says it is stopped.
     assert!(h.until_frozen(Duration::from_secs(5)).await);
-    let pid = h.runtime_pids()[0];
+    let pid = h.runtime_pids().await[0];
     assert!(
         until(|| proc_state(pid) == Some('T')).await,
         "{:?}",
@@ -193,7 +193,7 @@ async fn the_invoke_api_serves_other_clients_too() {
 async fn closing_or_dropping_the_harness_leaves_no_process_behind() {
     let h = Harness::start(hello()).await.unwrap();
     assert!(h.invoke(json!({})).await.unwrap().is_ok());
-    let pid = h.runtime_pids()[0];
+    let pid = h.runtime_pids().await[0];
     h.close().await;
     assert_eq!(
         proc_state(pid),
@@ -203,7 +203,7 @@ async fn closing_or_dropping_the_harness_leaves_no_process_behind() {
 
     let h = Harness::start(hello()).await.unwrap();
     assert!(h.invoke(json!({})).await.unwrap().is_ok());
-    let pid = h.runtime_pids()[0];
+    let pid = h.runtime_pids().await[0];
     // Negative control for the poll below: it is alive while the harness is.
     assert!(proc_state(pid).is_some());
     drop(h);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use grace_protocol::runtime_api::error_type;
-use serde_json::json;
+use grace_protocol::telemetry_api as T;
 
 use super::types::InitPhase;
 use crate::config::FunctionConfig;
@@ -161,11 +161,11 @@ impl Outputs<'_> {
                     "START RequestId: {request_id} Version: {}",
                     self.cfg.version()
                 ));
-                self.telemetry.platform("platform.start", || {
-                    json!({
-                        "requestId": *request_id,
-                        "version": self.cfg.version(),
-                        "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id },
+                self.telemetry.record(|| {
+                    T::Record::Start(T::Start {
+                        request_id: request_id.to_string(),
+                        version: Some(self.cfg.version().to_owned()),
+                        tracing: Some(trace_context(trace_id)),
                     })
                 });
             }
@@ -202,7 +202,7 @@ impl Outputs<'_> {
                 (self.drain)();
                 let fault = format!("RequestId: {request_id} Error: {message}");
                 self.log.platform(&fault);
-                self.telemetry.logs_api("platform.fault", || json!(fault));
+                self.telemetry.record(|| T::Record::Fault(fault));
             }
             PlatformEvent::End {
                 request_id,
@@ -219,14 +219,16 @@ impl Outputs<'_> {
             phase: phase.as_str(),
             runtime_api: self.runtime_api.to_owned(),
         });
-        self.telemetry.platform("platform.initStart", || {
-            json!({
-                "initializationType": "on-demand",
-                "phase": phase.as_str(),
-                "runtimeVersion": concat!("grace-emulator:", env!("CARGO_PKG_VERSION")),
-                "functionName": self.cfg.name,
-                "functionVersion": self.cfg.version(),
-                "instanceMaxMemory": self.cfg.memory_mb,
+        self.telemetry.record(|| {
+            T::Record::InitStart(T::InitStart {
+                initialization_type: ON_DEMAND.to_owned(),
+                phase: phase.as_str().to_owned(),
+                runtime_version: Some(RUNTIME_VERSION.to_owned()),
+                runtime_version_arn: None,
+                function_name: self.cfg.name.clone(),
+                function_version: self.cfg.version().to_owned(),
+                instance_id: None,
+                instance_max_memory: Some(u64::from(self.cfg.memory_mb)),
             })
         });
         self.log.platform(&format!(
@@ -246,54 +248,64 @@ impl Outputs<'_> {
         extensions: &[ExtensionSummary],
     ) {
         let status = init_status(error_type);
-        let mut done =
-            json!({ "initializationType": "on-demand", "phase": phase.as_str(), "status": status });
-        if let Some(t) = error_type {
-            done["errorType"] = json!(t);
-        }
-        self.telemetry.platform("platform.initRuntimeDone", || done);
-        for e in extensions {
-            self.telemetry.platform(
-                "platform.extension",
-                || json!({ "name": e.name, "state": "Ready", "events": e.events }),
-            );
-        }
-        let mut report = json!({
-            "initializationType": "on-demand",
-            "phase": phase.as_str(),
-            "status": status,
-            "metrics": { "durationMs": ms(took) },
+        self.telemetry.record(|| {
+            T::Record::InitRuntimeDone(T::InitRuntimeDone {
+                initialization_type: ON_DEMAND.to_owned(),
+                phase: phase.as_str().to_owned(),
+                status: status.to_owned(),
+                error_type: error_type.map(str::to_owned),
+                spans: Vec::new(),
+            })
         });
-        if let Some(t) = error_type {
-            report["errorType"] = json!(t);
+        for e in extensions {
+            self.telemetry.record(|| {
+                T::Record::Extension(T::ExtensionRecord {
+                    name: e.name.clone(),
+                    state: "Ready".to_owned(),
+                    events: e.events.iter().map(|e| (*e).to_owned()).collect(),
+                    error_type: None,
+                })
+            });
         }
-        self.telemetry.platform("platform.initReport", || report);
+        self.telemetry.record(|| {
+            T::Record::InitReport(T::InitReport {
+                initialization_type: ON_DEMAND.to_owned(),
+                phase: phase.as_str().to_owned(),
+                status: status.to_owned(),
+                error_type: error_type.map(str::to_owned),
+                metrics: T::InitReportMetrics {
+                    duration_ms: ms(took),
+                },
+                spans: Vec::new(),
+            })
+        });
         self.telemetry.close_subscriptions();
     }
 
     /// `platform.runtimeDone` (§3.3): status, duration, bytes, and the response latency span.
     fn runtime_done(&self, done: &RuntimeDoneInfo) {
-        self.telemetry.platform("platform.runtimeDone", || {
+        self.telemetry.record(|| {
             let start = SystemTime::now() - done.duration;
-            let mut record = json!({
-                "requestId": *done.request_id,
-                "status": done.status,
-                "metrics": {
-                    "durationMs": ms(done.duration),
-                    "producedBytes": done.produced_bytes,
-                },
-            });
-            if let Some(latency) = done.response_latency {
-                record["spans"] = json!([{
-                    "name": "responseLatency",
-                    "start": humantime::format_rfc3339_millis(start).to_string(),
-                    "durationMs": ms(latency),
-                }]);
-            }
-            if let Some(t) = &done.error_type {
-                record["errorType"] = json!(t);
-            }
-            record
+            let spans = done
+                .response_latency
+                .map(|latency| T::Span {
+                    name: "responseLatency".to_owned(),
+                    start: humantime::format_rfc3339_millis(start).to_string(),
+                    duration_ms: ms(latency),
+                })
+                .into_iter()
+                .collect();
+            T::Record::RuntimeDone(T::RuntimeDone {
+                request_id: done.request_id.to_string(),
+                status: done.status.to_owned(),
+                error_type: done.error_type.clone(),
+                metrics: Some(T::RuntimeDoneMetrics {
+                    duration_ms: ms(done.duration),
+                    produced_bytes: Some(done.produced_bytes as u64),
+                }),
+                spans,
+                tracing: None,
+            })
         });
     }
 
@@ -308,8 +320,11 @@ impl Outputs<'_> {
         (self.drain)();
         let max_memory_mb = (self.max_memory_mb)();
         self.log.platform(&format!("END RequestId: {id}"));
-        self.telemetry
-            .logs_api("platform.end", || json!({ "requestId": id }));
+        self.telemetry.record(|| {
+            T::Record::End(T::End {
+                request_id: id.to_owned(),
+            })
+        });
         let report = Report {
             request_id: id,
             duration,
@@ -320,31 +335,39 @@ impl Outputs<'_> {
             error_type: error_type.as_deref(),
         };
         self.log.platform(&report.line());
-        self.telemetry.platform("platform.report", || {
-            let mut metrics = json!({
-                "durationMs": ms(duration),
-                "billedDurationMs": report.billed_ms(),
-                "memorySizeMB": self.cfg.memory_mb,
-                "maxMemoryUsedMB": max_memory_mb,
-            });
-            if let Some(init) = init_duration {
-                metrics["initDurationMs"] = json!(ms(init));
-            }
-            let mut record = json!({
-                "requestId": id,
-                "status": status.unwrap_or("success"),
-                "metrics": metrics,
-            });
-            if let Some(t) = &error_type {
-                record["errorType"] = json!(t);
-            }
-            record
+        self.telemetry.record(|| {
+            T::Record::Report(T::Report {
+                request_id: id.to_owned(),
+                status: status.unwrap_or("success").to_owned(),
+                error_type: error_type.clone(),
+                metrics: T::ReportMetrics {
+                    duration_ms: ms(duration),
+                    billed_duration_ms: report.billed_ms(),
+                    memory_size_mb: u64::from(self.cfg.memory_mb),
+                    max_memory_used_mb: max_memory_mb,
+                    init_duration_ms: init_duration.map(ms),
+                    restore_duration_ms: None,
+                },
+                spans: Vec::new(),
+                tracing: None,
+            })
         });
         self.record(EventKind::InvokeEnd {
             request_id: id.to_owned(),
             duration_ms: ms(duration),
             max_memory_mb,
         });
+    }
+}
+
+const ON_DEMAND: &str = "on-demand";
+const RUNTIME_VERSION: &str = concat!("grace-emulator:", env!("CARGO_PKG_VERSION"));
+
+fn trace_context(value: String) -> T::TraceContext {
+    T::TraceContext {
+        kind: "X-Amzn-Trace-Id".to_owned(),
+        value,
+        span_id: None,
     }
 }
 

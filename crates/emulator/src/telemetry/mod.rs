@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use grace_protocol::telemetry_api;
+use serde_json::json;
 
 pub(crate) use subscription::{Api, SubscribeError};
 
@@ -99,14 +100,17 @@ impl Hub {
         let types = subscriber.types_json();
         st.subscribers.push(Arc::clone(&subscriber));
         drop(st);
-        let kind = match api {
-            Api::Telemetry => "platform.telemetrySubscription",
-            Api::Logs => "platform.logsSubscription",
-        };
-        self.platform(
-            kind,
-            || json!({ "name": name, "state": "Subscribed", "types": types }),
-        );
+        self.record(|| {
+            let sub = telemetry_api::Subscription {
+                name: name.to_owned(),
+                state: "Subscribed".to_owned(),
+                types: types.iter().map(|t| (*t).to_owned()).collect(),
+            };
+            match api {
+                Api::Telemetry => telemetry_api::Record::TelemetrySubscription(sub),
+                Api::Logs => telemetry_api::Record::LogsSubscription(sub),
+            }
+        });
         Ok(())
     }
 
@@ -119,29 +123,23 @@ impl Hub {
             .store(!st.subscribers.is_empty(), Ordering::Release);
     }
 
-    /// Records a platform event; `record` is only built when someone listens.
-    pub(crate) fn platform(&self, kind: &str, record: impl FnOnce() -> Value) {
+    /// Records a platform record (typed as the Telemetry API defines it); `make` is only
+    /// called when someone listens. Records only one API has (init records for the Telemetry
+    /// API, `platform.end` and `platform.fault` for the Logs API) go to that API's subscribers.
+    pub(crate) fn record(&self, make: impl FnOnce() -> telemetry_api::Record) {
         if !self.active.load(Ordering::Acquire) {
             return;
         }
-        let json = json!({ "time": now(), "type": kind, "record": record() });
+        let record = make();
+        let only = record.only_in();
+        let envelope = telemetry_api::Envelope {
+            time: now(),
+            record,
+        };
         self.push(Record {
             kind: Kind::Platform,
-            json: Bytes::from(json.to_string()),
-            only: only_in(kind),
-        });
-    }
-
-    /// Records a platform event of the Logs API only (`platform.end`, `platform.fault`).
-    pub(crate) fn logs_api(&self, kind: &str, record: impl FnOnce() -> Value) {
-        if !self.active.load(Ordering::Acquire) {
-            return;
-        }
-        let json = json!({ "time": now(), "type": kind, "record": record() });
-        self.push(Record {
-            kind: Kind::Platform,
-            json: Bytes::from(json.to_string()),
-            only: Some(Api::Logs),
+            json: Bytes::from(serde_json::to_vec(&envelope).unwrap_or_default()),
+            only,
         });
     }
 
@@ -186,19 +184,6 @@ impl Hub {
         for s in self.lock().subscribers.drain(..) {
             s.stop();
         }
-    }
-}
-
-/// Which API a platform record belongs to: the init records and `telemetrySubscription` are
-/// the Telemetry API's (§3.3), `logsSubscription` the Logs API's (§3.4); the rest both have.
-fn only_in(kind: &str) -> Option<Api> {
-    match kind {
-        "platform.initStart"
-        | "platform.initRuntimeDone"
-        | "platform.initReport"
-        | "platform.telemetrySubscription" => Some(Api::Telemetry),
-        "platform.logsSubscription" => Some(Api::Logs),
-        _ => None,
     }
 }
 
