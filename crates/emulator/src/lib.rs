@@ -16,14 +16,23 @@
 //! let emulator = Emulator::new(vec![f], Options::default())?;
 //! let out = emulator.invoke(InvokeInput::new("echo", r#"{"hi":1}"#)).await;
 //! assert_eq!(out.status, 200);
-//! emulator.close().await; // spins every environment down, gracefully
+//! let report = emulator.close().await; // spins every environment down, gracefully
+//! assert!(report.is_clean(), "still running: {:?}", report.still_running);
 //! # Ok(()) }
 //! ```
 //!
+//! How it is built (docs/architecture.md has the picture): each environment is a state machine
+//! with no I/O (`environment::machine`: one `State` enum, one `on(input, now) -> effects`), driven
+//! by one task that owns it (`environment::driver`); platform events are rendered once into the
+//! CloudWatch line, the Telemetry record and the lifecycle event (`environment::platform`). The
+//! pool is a task that owns membership and hears from its environments over a channel; the
+//! servers are adapters that turn HTTP into the driver's messages. Closing is detect → notify →
+//! wait inside a deadline ([`Emulator::close_within`], [`CloseReport`]).
+//!
 //! Modules: [`config`] (function configuration and budgets), [`events`] (the lifecycle event
-//! record), [`logs`] (log lines); internally `environment` (one sandbox's state machine),
-//! `pool`, `server` (the Runtime/Extensions API and Invoke API servers) and `sys` (processes,
-//! signals, `/proc`, the orphan watchdog).
+//! record), [`logs`] (log lines), [`timeline`]; internally `environment`, `pool`, `server` (the
+//! Runtime/Extensions API and Invoke API adapters), `stream` (streamed responses), `telemetry`
+//! (subscriptions and delivery) and `sys` (processes, signals, `/proc`, the orphan watchdog).
 
 pub mod config;
 mod emulator;
