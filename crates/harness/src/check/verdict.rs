@@ -8,9 +8,21 @@
 //! process closes at teardown without its protocol's goodbye is, at the TCP level, closed (the
 //! server's log tells that story). Exact readings at the exit would need a tracer that stops the
 //! runtime at `PTRACE_EVENT_EXIT`, before the kernel closes its descriptors.
+//! `scripts/pg-oracle.sh` measures how often the connection verdict agrees with a PostgreSQL
+//! server's log (docs/guide.md, "What the check observes").
+//!
+//! Budgets are the runtime's, as Lambda sets them for the extensions that registered ([`Lambda`]):
+//! 300 ms after SIGTERM with an external extension, 500 ms with internal ones only, and no SIGTERM
+//! at all without extensions. The 2,000 ms of the whole shutdown phase belong to the extensions.
+
+use std::time::Duration;
 
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent, Role};
+use grace_emulator::{FunctionConfig, ShutdownBudgets};
 use serde::Serialize;
+
+pub use super::output::TimedLine;
+use super::output::buffered_output;
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -79,24 +91,95 @@ impl Verdict {
     }
 }
 
-/// A log line's arrival, as the output check needs it.
+/// What Lambda gives the function at shutdown: the runtime's budgets and the memory size (the CPU
+/// share, and so how long the same cleanup takes, follows memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedLine {
-    /// When it arrived, microseconds since the Unix epoch.
-    pub time_us: u64,
-    /// The environment that wrote it.
-    pub env: EnvId,
-    /// Whether the runtime wrote it (not the platform or an extension).
-    pub function_output: bool,
+#[non_exhaustive]
+pub struct Lambda {
+    /// The budgets the run used.
+    pub budgets: ShutdownBudgets,
+    /// The function's memory size, MB.
+    pub memory_mb: u32,
+}
+
+impl Default for Lambda {
+    /// Lambda's documented budgets at 128 MB.
+    fn default() -> Self {
+        Self {
+            budgets: ShutdownBudgets::default(),
+            memory_mb: 128,
+        }
+    }
+}
+
+impl From<&FunctionConfig> for Lambda {
+    fn from(config: &FunctionConfig) -> Self {
+        Self {
+            budgets: config.budgets,
+            memory_mb: config.memory_mb,
+        }
+    }
+}
+
+/// The runtime's budget after SIGTERM for the extensions that registered, and the words for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RuntimeBudget {
+    ms: u64,
+    /// "the runtime gets with external extensions"…
+    why: &'static str,
+    memory_mb: u32,
+}
+
+impl RuntimeBudget {
+    fn new(lambda: &Lambda, any_extension: bool, external: bool) -> Self {
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (ms, why) = match (any_extension, external) {
+            (false, _) => (0, "the runtime gets without extensions (no SIGTERM at all)"),
+            (true, true) => (
+                ms(lambda.budgets.runtime_with_external),
+                "the runtime gets with external extensions",
+            ),
+            (true, false) => (
+                ms(lambda.budgets.runtime_internal_only),
+                "the runtime gets with internal extensions only",
+            ),
+        };
+        Self {
+            ms,
+            why,
+            memory_mb: lambda.memory_mb,
+        }
+    }
+}
+
+/// "the 300 ms the runtime gets with external extensions, at 128 MB".
+impl std::fmt::Display for RuntimeBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} ms {}, at {} MB",
+            self.ms, self.why, self.memory_mb
+        )
+    }
+}
+
+/// Milliseconds as people read them: `0.4`, `8.2`, `212`.
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
 }
 
 /// The verdicts on the spin-down of environment `env` (the one `invokes` invocations ran in),
-/// from the recorded lifecycle `events` and log `lines`.
+/// from the recorded lifecycle `events` and log `lines`, with `lambda`'s budgets.
 pub fn shutdown_verdicts(
     events: &[LifecycleEvent],
     env: EnvId,
     lines: &[TimedLine],
     invokes: usize,
+    lambda: &Lambda,
 ) -> Vec<Verdict> {
     let ev: Vec<&LifecycleEvent> = events.iter().filter(|e| e.env == env).collect();
     let mut checks = Vec::new();
@@ -110,6 +193,13 @@ pub fn shutdown_verdicts(
             _ => None,
         })
         .collect();
+    let external = ev.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::ExtensionRegistered { external: true, .. }
+        )
+    });
+    let budget = RuntimeBudget::new(lambda, !extensions.is_empty(), external);
     let sigterm = ev.iter().find_map(|e| match e.kind {
         EventKind::Sigterm {
             role: Role::Runtime,
@@ -119,7 +209,7 @@ pub fn shutdown_verdicts(
     });
     if extensions.is_empty() {
         checks.push(
-            Verdict::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda SIGKILLs the runtime with 0 ms of grace")
+            Verdict::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda sends no SIGTERM and SIGKILLs the runtime at once (0 ms of grace)")
                 .advise("add the shutdown-enabler layer (`grace package extension`), or register an internal extension (lambda-grace does it by default; lambda_runtime: spawn_graceful_shutdown_handler; Go: lambda.WithEnableSIGTERM)"),
         );
     } else {
@@ -131,13 +221,14 @@ pub fn shutdown_verdicts(
             } else {
                 Status::Fail
             },
-            format!("registered: {}", extensions.join(", ")),
+            format!(
+                "registered: {}; after SIGTERM the runtime gets {} ms, at {} MB",
+                extensions.join(", "),
+                budget.ms,
+                budget.memory_mb
+            ),
         ));
     }
-    let budget_ms = ev.iter().find_map(|e| match e.kind {
-        EventKind::ShutdownStart { budget_ms, .. } => Some(budget_ms),
-        _ => None,
-    });
     let exit = ev.iter().find_map(|e| match &e.kind {
         EventKind::ProcessExit {
             role: Role::Runtime,
@@ -146,36 +237,14 @@ pub fn shutdown_verdicts(
         } => Some((e.time_us, exit.clone())),
         _ => None,
     });
-    let killed = ev.iter().any(|e| {
-        matches!(
-            e.kind,
-            EventKind::Sigkill {
-                role: Role::Runtime,
-                ..
-            }
-        )
+    let killed = ev.iter().find_map(|e| match e.kind {
+        EventKind::Sigkill {
+            role: Role::Runtime,
+            ..
+        } => Some(e.time_us),
+        _ => None,
     });
-    checks.push(match (sigterm, exit, killed) {
-        (None, _, _) => Verdict::new("exit", "exits before SIGKILL", Status::Skip, "no SIGTERM, so no chance to exit cleanly"),
-        (Some(_), _, true) => {
-            let budget = budget_ms.unwrap_or(0);
-            Verdict::new("exit", "exits before SIGKILL", Status::Fail, format!("still running {budget} ms after SIGTERM: SIGKILLed"))
-                .advise(format!("handle SIGTERM: run the cleanup well inside {budget} ms and exit (lambda-grace: shutdown hooks are bounded by the budget)"))
-        }
-        (Some(term), Some((at, how)), false) => {
-            let took = at.saturating_sub(term) as f64 / 1000.0;
-            let budget = budget_ms.unwrap_or(500) as f64;
-            let pct = took * 100.0 / budget.max(1.0);
-            let detail = format!("exited ({how}) {took:.1} ms after SIGTERM: {pct:.0}% of the {budget:.0} ms budget");
-            if pct > 80.0 {
-                Verdict::new("exit", "exits before SIGKILL", Status::Warn, detail)
-                    .advise("the cleanup uses most of the budget; on a loaded machine it may be SIGKILLed: keep shutdown work short")
-            } else {
-                Verdict::new("exit", "exits before SIGKILL", Status::Pass, detail)
-            }
-        }
-        (Some(_), None, false) => Verdict::new("exit", "exits before SIGKILL", Status::Warn, "the runtime's exit was not observed"),
-    });
+    checks.push(exit_verdict(sigterm, exit, killed, budget));
     let left = ev.iter().rev().find_map(|e| match &e.kind {
         EventKind::Leftovers {
             at,
@@ -241,6 +310,58 @@ pub fn shutdown_verdicts(
     checks
 }
 
+/// Whether the runtime exited before SIGKILL, measured against the budget it really had.
+fn exit_verdict(
+    sigterm: Option<u64>,
+    exit: Option<(u64, String)>,
+    killed: Option<u64>,
+    budget: RuntimeBudget,
+) -> Verdict {
+    const TITLE: &str = "exits before SIGKILL";
+    let after = |term: u64, at: u64| at.saturating_sub(term) as f64 / 1000.0;
+    match (sigterm, exit, killed) {
+        (None, _, _) => Verdict::new(
+            "exit",
+            TITLE,
+            Status::Skip,
+            "no SIGTERM, so no chance to exit cleanly",
+        ),
+        (Some(term), _, Some(kill)) => Verdict::new(
+            "exit",
+            TITLE,
+            Status::Fail,
+            format!(
+                "still running when SIGKILLed {} ms after SIGTERM, at the end of {budget}",
+                ms(after(term, kill))
+            ),
+        )
+        .advise(format!(
+            "handle SIGTERM: finish the cleanup well inside {budget}, then exit (lambda-grace: shutdown hooks are bounded by this budget)"
+        )),
+        (Some(term), Some((at, how)), None) => {
+            let took = after(term, at);
+            let pct = took * 100.0 / (budget.ms as f64).max(1.0);
+            let detail = format!(
+                "exited ({how}) {} ms after SIGTERM: {pct:.0} % of {budget}",
+                ms(took)
+            );
+            if pct > 80.0 {
+                Verdict::new("exit", TITLE, Status::Warn, detail).advise(format!(
+                    "the cleanup uses most of {budget}; on a loaded machine it may be SIGKILLed: keep shutdown work short"
+                ))
+            } else {
+                Verdict::new("exit", TITLE, Status::Pass, detail)
+            }
+        }
+        (Some(_), None, None) => Verdict::new(
+            "exit",
+            TITLE,
+            Status::Warn,
+            "the runtime's exit was not observed",
+        ),
+    }
+}
+
 /// A reading older than this before the exit cannot vouch for what the exit found.
 const STALE_MS: f64 = 1.0;
 
@@ -261,66 +382,5 @@ fn leftover(
             format!("{when}: {}", items.join("; ")),
         )
         .advise(advice)
-    }
-}
-
-/// Output written during invocations should appear during them. When none appeared during the
-/// invocations but at least one line per invocation arrived at shutdown, stdout is buffered (a
-/// pipe is block-buffered) and a frozen environment holds the logs hostage.
-fn buffered_output(
-    ev: &[&LifecycleEvent],
-    lines: &[TimedLine],
-    env: EnvId,
-    sigterm: Option<u64>,
-    invokes: usize,
-) -> Verdict {
-    let mut windows = Vec::new();
-    let mut open = None;
-    for e in ev {
-        match e.kind {
-            EventKind::InvokeStart { .. } => open = Some(e.time_us),
-            EventKind::InvokeEnd { .. } => {
-                if let Some(from) = open.take() {
-                    windows.push((from, e.time_us));
-                }
-            }
-            _ => {}
-        }
-    }
-    let shutdown_from = sigterm
-        .or_else(|| {
-            ev.iter()
-                .find(|e| matches!(e.kind, EventKind::ShutdownStart { .. }))
-                .map(|e| e.time_us)
-        })
-        .unwrap_or(u64::MAX);
-    let ours: Vec<&TimedLine> = lines
-        .iter()
-        .filter(|l| l.env == env && l.function_output)
-        .collect();
-    let during = ours
-        .iter()
-        .filter(|l| {
-            windows
-                .iter()
-                .any(|(a, b)| l.time_us >= *a && l.time_us <= *b)
-        })
-        .count();
-    let at_shutdown = ours.iter().filter(|l| l.time_us >= shutdown_from).count();
-    if during == 0 && invokes > 0 && at_shutdown >= invokes {
-        Verdict::new(
-            "output",
-            "log output arrives during invocations",
-            Status::Fail,
-            format!("no output during the {invokes} invocations, {at_shutdown} lines only at shutdown: stdout is buffered"),
-        )
-        .advise("flush after each line (Python: PYTHONUNBUFFERED=1 or print(..., flush=True); C: setvbuf); on Lambda a frozen environment holds buffered logs, and a killed one loses them")
-    } else {
-        Verdict::new(
-            "output",
-            "log output arrives during invocations",
-            Status::Pass,
-            format!("{during} lines during invocations, {at_shutdown} at shutdown"),
-        )
     }
 }
