@@ -241,7 +241,12 @@ def main():
     p.add_argument("--port", type=int, help="use this running server (with --log) instead of starting one")
     p.add_argument("--log", help="that server's log file")
     p.add_argument("--json", action="store_true", help="print one JSON object per run instead of the table")
+    p.add_argument("--table", metavar="RUNS.jsonl", help="only print the table of runs saved with --json")
     a = p.parse_args()
+    if a.table:
+        rows = [json.loads(l) for l in open(a.table) if l.strip()]
+        print(table(rows, a.n))
+        return 0
     variants = a.variant or list(VARIANTS)
     server = None
     if a.port:

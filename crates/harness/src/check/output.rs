@@ -161,3 +161,142 @@ fn held_back<'l>(
         .filter(|l| names_an_ended_invoke(l) || once_per_invoke(l.text.trim_end()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Four invokes of 10 ms each (request ids `r0`…`r3`, at 0, 100, 200 and 300 ms) and
+    /// SIGTERM at 1 s.
+    fn lifecycle() -> Vec<LifecycleEvent> {
+        let mut kinds = Vec::new();
+        for i in 0..4_u64 {
+            let request_id = format!("r{i}-5e1c");
+            kinds.push((
+                i * 100_000,
+                EventKind::InvokeStart {
+                    request_id: request_id.clone(),
+                },
+            ));
+            kinds.push((
+                i * 100_000 + 10_000,
+                EventKind::InvokeEnd {
+                    request_id,
+                    duration_ms: 10.0,
+                    max_memory_mb: 20,
+                },
+            ));
+        }
+        kinds.push((
+            1_000_000,
+            EventKind::Sigterm {
+                role: grace_emulator::events::Role::Runtime,
+                name: "bootstrap".into(),
+                pid: 7,
+            },
+        ));
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (time_us, kind))| LifecycleEvent {
+                seq: seq as u64,
+                time_us,
+                function: Arc::from("f"),
+                env: 1,
+                kind,
+            })
+            .collect()
+    }
+
+    fn line(time_us: u64, text: &str) -> TimedLine {
+        TimedLine {
+            time_us,
+            env: 1,
+            function_output: true,
+            text: text.into(),
+        }
+    }
+
+    fn verdict(lines: &[TimedLine]) -> Verdict {
+        let events = lifecycle();
+        let ev: Vec<&LifecycleEvent> = events.iter().collect();
+        buffered_output(&ev, lines, 1, Some(1_000_000), 4)
+    }
+
+    #[test]
+    fn lines_written_only_in_the_sigterm_handler_are_not_buffering() {
+        let steps = [
+            "SIGTERM received",
+            "draining",
+            "flushing",
+            "files",
+            "sockets",
+            "bye",
+        ];
+        let lines: Vec<TimedLine> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| line(1_001_000 + i as u64 * 100, s))
+            .collect();
+        let v = verdict(&lines);
+        assert_eq!(v.status, Status::Pass, "{}", v.detail);
+        assert_eq!(
+            v.detail,
+            "nothing written during the 4 invocations; 6 lines at shutdown, none held back from an invoke"
+        );
+    }
+
+    #[test]
+    fn lines_that_name_an_ended_invoke_are_held_back() {
+        let lines: Vec<TimedLine> = (0..4)
+            .map(|i| line(1_002_000, &format!("handled r{i}-5e1c")))
+            .collect();
+        let v = verdict(&lines);
+        assert_eq!(v.status, Status::Fail);
+        assert!(
+            v.detail
+                .starts_with("4 lines written during the 4 invocations arrived only at shutdown"),
+            "{}",
+            v.detail
+        );
+        // Negative control: the same lines, each during its own invoke.
+        let lines: Vec<TimedLine> = (0..4)
+            .map(|i| line(i * 100_000 + 5_000, &format!("handled r{i}-5e1c")))
+            .collect();
+        assert_eq!(verdict(&lines).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_line_that_names_an_invoke_after_its_end_but_before_shutdown_is_held_back() {
+        // Flushed when the next invoke filled the buffer: late, though not at shutdown.
+        let lines = vec![line(5_000, "start r0-5e1c"), line(150_000, "end r0-5e1c")];
+        let v = verdict(&lines);
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.detail.contains("after the invoke ended"), "{}", v.detail);
+    }
+
+    #[test]
+    fn the_same_line_once_per_invoke_at_shutdown_is_held_back() {
+        let lines: Vec<TimedLine> = (0..4).map(|_| line(1_002_000, "log: handled")).collect();
+        assert_eq!(verdict(&lines).status, Status::Fail);
+        // Negative controls: three repeats for four invokes, or the line also seen during one.
+        let lines: Vec<TimedLine> = (0..3).map(|_| line(1_002_000, "closing")).collect();
+        assert_eq!(verdict(&lines).status, Status::Pass);
+        let mut lines: Vec<TimedLine> = (0..4).map(|_| line(1_002_000, "tick")).collect();
+        lines.push(line(5_000, "tick"));
+        assert_eq!(verdict(&lines).status, Status::Pass);
+    }
+
+    #[test]
+    fn the_resets_environment_is_not_judged() {
+        let lines: Vec<TimedLine> = (0..4)
+            .map(|i| line(1_002_000, &format!("handled r{i}-5e1c")))
+            .collect();
+        let events = lifecycle();
+        let ev: Vec<&LifecycleEvent> = events.iter().collect();
+        let v = buffered_output(&ev, &lines, 1, Some(1_000_000), 0);
+        assert_eq!(v.status, Status::Pass);
+    }
+}

@@ -384,3 +384,163 @@ fn leftover(
         .advise(advice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// A lifecycle for environment 1: `extensions` (name, external) register, then SIGTERM at
+    /// 1 s and `end`: the runtime's exit or SIGKILL `after_ms` later.
+    fn lifecycle(extensions: &[(&str, bool)], end: &str, after_ms: u64) -> Vec<LifecycleEvent> {
+        let mut kinds: Vec<(u64, EventKind)> = extensions
+            .iter()
+            .map(|(name, external)| {
+                (
+                    0,
+                    EventKind::ExtensionRegistered {
+                        name: (*name).into(),
+                        external: *external,
+                        events: vec!["SHUTDOWN".into()],
+                    },
+                )
+            })
+            .collect();
+        // What the emulator records: the whole phase's budget, 2,000 ms with an external one.
+        kinds.push((
+            999_000,
+            EventKind::ShutdownStart {
+                reason: "spindown",
+                budget_ms: 2000,
+            },
+        ));
+        if !extensions.is_empty() {
+            kinds.push((
+                1_000_000,
+                EventKind::Sigterm {
+                    role: Role::Runtime,
+                    name: "bootstrap".into(),
+                    pid: 7,
+                },
+            ));
+        }
+        let at = 1_000_000 + after_ms * 1000;
+        kinds.push((
+            at,
+            match end {
+                "exit" => EventKind::ProcessExit {
+                    role: Role::Runtime,
+                    name: "bootstrap".into(),
+                    pid: 7,
+                    exit: "exit status 0".into(),
+                    during_shutdown: true,
+                },
+                _ => EventKind::Sigkill {
+                    role: Role::Runtime,
+                    name: "bootstrap".into(),
+                    pid: 7,
+                },
+            },
+        ));
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (time_us, kind))| LifecycleEvent {
+                seq: seq as u64,
+                time_us,
+                function: Arc::from("f"),
+                env: 1,
+                kind,
+            })
+            .collect()
+    }
+
+    fn verdict_on(events: &[LifecycleEvent], id: &str) -> Verdict {
+        shutdown_verdicts(events, 1, &[], 0, &Lambda::default())
+            .into_iter()
+            .find(|v| v.id == id)
+            .unwrap_or_else(|| panic!("no {id} verdict"))
+    }
+
+    #[test]
+    fn the_exit_is_measured_against_the_runtimes_budget_for_the_extensions_present() {
+        let v = verdict_on(&lifecycle(&[("logs", true)], "exit", 212), "exit");
+        assert_eq!(v.status, Status::Pass);
+        assert_eq!(
+            v.detail,
+            "exited (exit status 0) 212 ms after SIGTERM: 71 % of the 300 ms the runtime gets with external extensions, at 128 MB"
+        );
+        // Negative control: with internal extensions only, the same exit is measured against 500.
+        let v = verdict_on(&lifecycle(&[("enabler", false)], "exit", 212), "exit");
+        assert!(
+            v.detail
+                .contains("42 % of the 500 ms the runtime gets with internal extensions only"),
+            "{}",
+            v.detail
+        );
+        // 260 of 300 ms is close to the edge: a warning that names the runtime's budget.
+        let v = verdict_on(&lifecycle(&[("logs", true)], "exit", 260), "exit");
+        assert_eq!(v.status, Status::Warn);
+        let advice = v.advice.unwrap_or_default();
+        assert!(advice.contains("the 300 ms the runtime gets"), "{advice}");
+        // The same 260 ms with internal extensions only is 52 % of 500: a pass.
+        let v = verdict_on(&lifecycle(&[("enabler", false)], "exit", 260), "exit");
+        assert_eq!(v.status, Status::Pass);
+    }
+
+    #[test]
+    fn a_sigkill_names_the_runtimes_budget_not_the_whole_phase() {
+        let v = verdict_on(&lifecycle(&[("logs", true)], "kill", 300), "exit");
+        assert_eq!(v.status, Status::Fail);
+        assert_eq!(
+            v.detail,
+            "still running when SIGKILLed 300 ms after SIGTERM, at the end of the 300 ms the runtime gets with external extensions, at 128 MB"
+        );
+        let advice = v.advice.unwrap_or_default();
+        assert!(advice.contains("well inside the 300 ms"), "{advice}");
+        // Not the 2,000 ms of the whole shutdown phase (the extensions' deadline).
+        assert!(!v.detail.contains("2000") && !advice.contains("2000"));
+        let v = verdict_on(&lifecycle(&[("enabler", false)], "kill", 500), "exit");
+        assert!(
+            v.detail
+                .contains("the 500 ms the runtime gets with internal extensions only")
+        );
+    }
+
+    #[test]
+    fn without_extensions_there_is_no_sigterm_and_no_grace() {
+        let events = lifecycle(&[], "kill", 0);
+        let v = verdict_on(&events, "sigterm");
+        assert_eq!(v.status, Status::Fail);
+        assert!(v.detail.contains("no SIGTERM") && v.detail.contains("0 ms"));
+        assert_eq!(verdict_on(&events, "exit").status, Status::Skip);
+        // Negative control: an extension makes the same runtime's SIGTERM a pass, with its budget.
+        let v = verdict_on(&lifecycle(&[("logs", true)], "exit", 5), "sigterm");
+        assert_eq!(v.status, Status::Pass);
+        assert!(
+            v.detail.ends_with("the runtime gets 300 ms, at 128 MB"),
+            "{}",
+            v.detail
+        );
+    }
+
+    #[test]
+    fn the_memory_size_is_the_functions() {
+        let lambda = Lambda {
+            memory_mb: 1024,
+            ..Lambda::default()
+        };
+        let v = shutdown_verdicts(
+            &lifecycle(&[("logs", true)], "exit", 30),
+            1,
+            &[],
+            0,
+            &lambda,
+        )
+        .into_iter()
+        .find(|v| v.id == "exit")
+        .unwrap();
+        assert!(v.detail.ends_with("at 1024 MB"), "{}", v.detail);
+    }
+}
