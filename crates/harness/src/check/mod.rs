@@ -1,10 +1,13 @@
 //! The check `grace check` runs: a function's full lifecycle under a fresh emulator (a cold
 //! start, warm invokes, a freeze while idle, a spin-down; optionally a timeout reset
 //! mid-invoke), then [`Verdict`]s on what it did: whether the runtime got SIGTERM, whether it
-//! exited before SIGKILL and how much of the budget its cleanup took, what it left behind
-//! (TCP connections, files open for writing, child processes), and whether its output only
-//! arrived at shutdown. [`verdict`] holds the reasoning; this module runs the lifecycle.
+//! exited before SIGKILL and how much of the runtime's budget for the extensions present its
+//! cleanup took, what it left behind (TCP connections, files open for writing, child
+//! processes), and whether output written during an invoke was held back past its end. The
+//! overall verdict is fail if any verdict fails, else warn if any warns, else pass.
+//! [`verdict`] holds the reasoning (with `budget` and `output`); this module runs the lifecycle.
 
+mod budget;
 mod output;
 pub mod verdict;
 
