@@ -8,6 +8,7 @@
 //! `MORE − FEW` is what one more invoke costs, with start-up and shutdown taken out. The count is
 //! user-space instructions only: system calls count as the instructions that make them.
 
+use crate::error::{Result, unexpected};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -35,16 +36,11 @@ pub(crate) fn valgrind() -> Option<PathBuf> {
 }
 
 /// Instructions per invoke of `runtime` (see the module documentation).
-pub(crate) fn per_invoke(
-    paths: &Paths,
-    valgrind: &Path,
-    runtime: &Path,
-    tag: &str,
-) -> Result<f64, String> {
+pub(crate) fn per_invoke(paths: &Paths, valgrind: &Path, runtime: &Path, tag: &str) -> Result<f64> {
     let few = count(paths, valgrind, runtime, FEW, tag)?;
     let more = count(paths, valgrind, runtime, MORE, tag)?;
     if more <= few {
-        return Err(format!(
+        return Err(unexpected!(
             "callgrind: {MORE} invokes counted {more} instructions, {FEW} counted {few}"
         ));
     }
@@ -52,13 +48,7 @@ pub(crate) fn per_invoke(
 }
 
 /// Total instructions of one run of `invokes` invokes.
-fn count(
-    paths: &Paths,
-    valgrind: &Path,
-    runtime: &Path,
-    invokes: u32,
-    tag: &str,
-) -> Result<u64, String> {
+fn count(paths: &Paths, valgrind: &Path, runtime: &Path, invokes: u32, tag: &str) -> Result<u64> {
     let out = paths.work.join(format!("callgrind-{tag}-{invokes}.out"));
     let _ = fs::remove_file(&out);
     let out_arg = format!("--callgrind-out-file={}", out.display());
@@ -91,22 +81,22 @@ fn count(
     let notes = running.stop();
     let total = result?;
     if !notes.is_empty() {
-        return Err(notes.join("; "));
+        return Err(unexpected!("{}", notes.join("; ")));
     }
     Ok(total)
 }
 
-fn drive(url: &str, base: &str, out: &Path, invokes: u32) -> Result<u64, String> {
+fn drive(url: &str, base: &str, out: &Path, invokes: u32) -> Result<u64> {
     http::wait_echo(url, Duration::from_secs(60))?;
     for _ in 1..invokes {
         let r = http::post(url, http::EVENT, Duration::from_secs(60))?;
         if r.status != 200 {
-            return Err(format!("invoke under callgrind: HTTP {}", r.status));
+            return Err(unexpected!("invoke under callgrind: HTTP {}", r.status));
         }
     }
     let r = http::post(&format!("{base}/grace/v1/shutdown"), "", DUMP_LIMIT)?;
     if r.status != 200 {
-        return Err(format!("POST /grace/v1/shutdown: HTTP {}", r.status));
+        return Err(unexpected!("POST /grace/v1/shutdown: HTTP {}", r.status));
     }
     let end = Instant::now() + DUMP_LIMIT;
     loop {
@@ -114,7 +104,10 @@ fn drive(url: &str, base: &str, out: &Path, invokes: u32) -> Result<u64, String>
             return Ok(total);
         }
         if Instant::now() >= end {
-            return Err(format!("callgrind wrote no totals to {}", out.display()));
+            return Err(unexpected!(
+                "callgrind wrote no totals to {}",
+                out.display()
+            ));
         }
         procs::sleep(Duration::from_millis(100))?;
     }
