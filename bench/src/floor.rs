@@ -185,8 +185,8 @@ pub(crate) fn drive(rounds: u32, duration_s: u64, nginx: &Path, setup: &Setup) -
                 match &r {
                     Ok(s) => eprintln!("{:.0}/s, p99 {}", s.ok_rps(), micros(s.p99_us)),
                     Err(e) => {
-                        eprintln!("FAILED: {e}");
                         let e = chain(e);
+                        eprintln!("FAILED: {e}");
                         let e = e.lines().next().unwrap_or_default();
                         notes.push(format!(
                             "c={c} {} round {}: {e}",

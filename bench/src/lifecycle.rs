@@ -18,7 +18,7 @@
 //! 5. **Shutdown**: `sigterm` → `process_exit` of the runtime, `hello` (three shutdown hooks:
 //!    `HELLO_SLOW_HOOK_MS=0`) against `echo` (none), alternating, one spin-down each time.
 
-use crate::error::{Result, unexpected};
+use crate::error::{Result, chain, unexpected};
 use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -82,6 +82,7 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures> {
         match r {
             Ok(()) => eprintln!("done"),
             Err(e) => {
+                let e = chain(&e);
                 eprintln!("FAILED: {e}");
                 f.notes.push(format!("{name}: {e}"));
             }
@@ -96,7 +97,7 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures> {
 type StepFn = fn(&Plan, &Paths, &Wrk, &mut Figures) -> Result<()>;
 
 fn abs(p: &str) -> Result<std::path::PathBuf> {
-    fs::canonicalize(p).map_err(|e| unexpected!("{p}: {e} (scripts/bench.sh builds it)"))
+    crate::setup::existing(std::path::Path::new(p), p, "scripts/bench.sh builds it")
 }
 
 fn grace(paths: &Paths, runtime: &str, args: &[&str], tag: &str) -> Result<Running> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::MatrixArgs;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, chain};
 use crate::http;
 use crate::machine::{self, utc_now};
 use crate::matrix::{self, Plan};
@@ -61,7 +61,7 @@ pub(crate) fn drive(args: &MatrixArgs, setup: &Setup) -> Result<()> {
         eprint!("grace-bench: trying two simultaneous invokes on RIE … ");
         let seen = probe::rie_concurrency(&runtimes[0].1, paths);
         procs::Interrupt::check()?;
-        let seen = seen.unwrap_or_else(|e| format!("the probe could not run: {e}"));
+        let seen = seen.unwrap_or_else(|e| format!("the probe could not run: {}", chain(&e)));
         eprintln!("{seen}");
         ctx.rie_probe = Some(seen);
     }

@@ -50,7 +50,7 @@ pub(crate) fn rie_concurrency(runtime: &Path, paths: &Paths) -> Result<String> {
             answers.join(", "),
             match &alive {
                 Ok(()) => "RIE kept running".to_owned(),
-                Err(e) => format!("then {e}"),
+                Err(e) => format!("then {}", crate::error::chain(e)),
             }
         );
         if let Some(line) = last_panic_line(&rie.logs_text()) {

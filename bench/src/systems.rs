@@ -186,11 +186,11 @@ pub(crate) fn start(
     {
         let tails = running.log_tails();
         let notes = running.stop();
-        return Err(unexpected!(
-            "{}: {e}\n{tails}{}",
+        return Err(e.context(format!(
+            "{} did not come up\n{tails}{}",
             v.label(),
             notes.join("; ")
-        ));
+        )));
     }
     Ok(running)
 }
