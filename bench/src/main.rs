@@ -8,7 +8,7 @@
 //!
 //! Modes are subcommands ([`cli`]), each run by [`modes`] after the one [`setup`] they share:
 //! `matrix` ([`matrix_mode`], [`matrix`], [`report`]), `runtimes` ([`runtimes`],
-//! [`runtimes_report`], [`instructions`]), `floor` ([`floor`]), `lifecycle` ([`lifecycle`],
+//! [`runtimes_neutral`], [`runtimes_report`], [`instructions`]), `floor` ([`floor`]), `lifecycle` ([`lifecycle`],
 //! [`lifecycle_report`]) and `soak` ([`soak`], [`soak_report`]). Errors are [`error::Error`].
 //!
 //! Shared modules: [`systems`] (start, check and
@@ -36,6 +36,7 @@ mod procs;
 mod report;
 mod results;
 mod runtimes;
+mod runtimes_neutral;
 mod runtimes_report;
 mod setup;
 mod soak;

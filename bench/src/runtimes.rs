@@ -29,6 +29,7 @@ use crate::http;
 use crate::matrix::Variant;
 use crate::procs;
 use crate::results::median;
+use crate::runtimes_neutral::{self, Neutral, ctx_switches, per_invoke_count, threads};
 use crate::systems::{self, Paths, System};
 use crate::wrk::Wrk;
 
@@ -77,20 +78,6 @@ pub(crate) struct Round {
     /// The same runtime's CPU per invoke under each neutral emulator, this round.
     pub(crate) neutral: Vec<Neutral>,
     /// What went wrong, if anything.
-    pub(crate) notes: Vec<String>,
-}
-
-/// One runtime under one neutral emulator, one round: CPU per invoke, nothing else.
-#[derive(Debug, Clone)]
-pub(crate) struct Neutral {
-    pub(crate) system: System,
-    pub(crate) cpu_us: Option<f64>,
-    pub(crate) emulator_cpu_us: Option<f64>,
-    pub(crate) threads: Option<usize>,
-    pub(crate) ctxsw_per_invoke: Option<f64>,
-    pub(crate) ok_rps: f64,
-    pub(crate) ok: u64,
-    pub(crate) errors: u64,
     pub(crate) notes: Vec<String>,
 }
 
@@ -233,7 +220,7 @@ pub(crate) fn run(plan: &Plan, runtimes: &mut [Runtime], paths: &Paths, wrk: &Wr
                     system.label()
                 );
                 let tag = format!("r{round}-{}-{system:?}", rt.label);
-                let n = measure_neutral(plan, system, &rt.path, paths, wrk, &tag);
+                let n = runtimes_neutral::measure(plan, system, &rt.path, paths, wrk, &tag);
                 procs::Interrupt::check()?;
                 let mut n = n.unwrap_or_else(|e| Neutral::failed(system, chain(&e)));
                 for o in procs::sweep_orphans() {
@@ -258,101 +245,6 @@ pub(crate) fn run(plan: &Plan, runtimes: &mut [Runtime], paths: &Paths, wrk: &Wr
         }
     }
     Ok(())
-}
-
-impl Neutral {
-    fn failed(system: System, note: String) -> Self {
-        Self {
-            system,
-            cpu_us: None,
-            emulator_cpu_us: None,
-            threads: None,
-            ctxsw_per_invoke: None,
-            ok_rps: 0.0,
-            ok: 0,
-            errors: 0,
-            notes: vec![note],
-        }
-    }
-}
-
-/// One runtime under a neutral emulator (1 runtime process, concurrency 1): a wrk warm-up,
-/// then wrk for the duration, with the runtime process's CPU before and after.
-fn measure_neutral(
-    plan: &Plan,
-    system: System,
-    runtime: &Path,
-    paths: &Paths,
-    wrk: &Wrk,
-    tag: &str,
-) -> Result<Neutral> {
-    let v = Variant {
-        system,
-        runtime_procs: 1,
-    };
-    let mut running = systems::start(v, 1, runtime, paths, tag)?;
-    let mut n = Neutral::failed(system, String::new());
-    n.notes.clear();
-    let outcome = (|| -> Result<()> {
-        let (emulators, harness_runtimes) = running.pids();
-        // The runtime process: started by the harness (cargo lambda), or the emulator's child.
-        let pid = match harness_runtimes.first() {
-            Some(&p) => p,
-            None => *procs::proc_table()
-                .iter()
-                .filter(|p| emulators.contains(&p.ppid))
-                .map(|p| &p.pid)
-                .next()
-                .ok_or("no runtime process under the emulator")?,
-        };
-        wrk.run(&running.url, 1, plan.warmup_s)?;
-        let before = cpu::snapshot(&emulators, &harness_runtimes);
-        let ctx0 = ctx_switches(pid);
-        let s = wrk.run(&running.url, 1, plan.duration_s)?;
-        let after = cpu::snapshot(&emulators, &harness_runtimes);
-        let ctx1 = ctx_switches(pid);
-        n.ok = s.requests.saturating_sub(s.non_2xx);
-        n.errors = s.errors();
-        n.ok_rps = s.ok_rps();
-        n.threads = threads(pid);
-        n.ctxsw_per_invoke = per_invoke_count(ctx0, ctx1, n.ok);
-        if let Some(c) = cpu::per_invoke(&before, &after, n.ok) {
-            n.cpu_us = Some(c.runtime_us);
-            n.emulator_cpu_us = Some(c.emulator_us);
-        }
-        running.check_alive()
-    })();
-    if let Err(e) = outcome {
-        n.notes
-            .push(format!("{}\n{}", chain(&e), running.log_tails()));
-    }
-    n.notes.extend(running.stop());
-    Ok(n)
-}
-
-/// Context switches (voluntary and not) of every thread of `pid`, from /proc/PID/task/*/status.
-pub(crate) fn ctx_switches(pid: i32) -> Option<u64> {
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for t in tasks.flatten() {
-        let status = fs::read_to_string(t.path().join("status")).unwrap_or_default();
-        total += status
-            .lines()
-            .filter(|l| l.contains("ctxt_switches:"))
-            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .sum::<u64>();
-    }
-    Some(total)
-}
-
-/// Threads of `pid`.
-fn threads(pid: i32) -> Option<usize> {
-    Some(fs::read_dir(format!("/proc/{pid}/task")).ok()?.count())
-}
-
-fn per_invoke_count(before: Option<u64>, after: Option<u64>, invokes: u64) -> Option<f64> {
-    let (b, a) = (before?, after?);
-    (invokes > 0).then(|| a.saturating_sub(b) as f64 / invokes as f64)
 }
 
 /// One round of one runtime on a fresh `grace serve` (always stopped before returning).

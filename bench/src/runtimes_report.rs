@@ -4,7 +4,8 @@
 
 use crate::error::Result;
 use crate::machine;
-use crate::runtimes::{self, Neutral, Plan, Round, Runtime};
+use crate::runtimes::{self, Plan, Round, Runtime};
+use crate::runtimes_neutral::Neutral;
 use crate::setup::Setup;
 use crate::systems::System;
 use crate::table::Table;
