@@ -90,8 +90,10 @@ pub(crate) struct Runtime {
     pub(crate) client: String,
     pub(crate) size_bytes: u64,
     pub(crate) rounds: Vec<Round>,
-    /// Instructions per invoke counted by callgrind (see [`crate::instructions`]), or why not.
+    /// Instructions per invoke counted by callgrind (see [`crate::instructions`]), or why not:
+    /// under grace, and under cargo lambda watch.
     pub(crate) instructions: Result<f64, String>,
+    pub(crate) instructions_neutral: Result<f64, String>,
 }
 
 impl Runtime {
@@ -144,26 +146,44 @@ pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>> {
                 size_bytes,
                 rounds: Vec::new(),
                 instructions: Err("not measured".into()),
+                instructions_neutral: Err("not measured".into()),
             })
         })
         .collect()
 }
 
-/// Counts each runtime's instructions per invoke with callgrind (once: the count is steady).
-pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths) {
+/// Counts each runtime's instructions per invoke with callgrind (once: the count is steady),
+/// under grace and, when `neutral` is set, under cargo lambda watch.
+pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths, neutral: bool) {
     let Some(valgrind) = crate::instructions::valgrind() else {
         for rt in runtimes {
             rt.instructions = Err("valgrind not found".into());
+            rt.instructions_neutral = Err("valgrind not found".into());
         }
         return;
     };
+    let mut unders = vec![System::GraceUnpinned];
+    if neutral {
+        unders.push(System::CargoLambda);
+    }
     for rt in runtimes {
-        eprint!("grace-bench: callgrind: {} … ", rt.label);
-        rt.instructions = crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label)
-            .map_err(|e| chain(&e));
-        match &rt.instructions {
-            Ok(n) => eprintln!("{n:.0} instructions per invoke"),
-            Err(e) => eprintln!("failed: {e}"),
+        for &under in &unders {
+            eprint!(
+                "grace-bench: callgrind: {} under {} … ",
+                rt.label,
+                under.label()
+            );
+            let n = crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label, under)
+                .map_err(|e| chain(&e));
+            match &n {
+                Ok(n) => eprintln!("{n:.0} instructions per invoke"),
+                Err(e) => eprintln!("failed: {e}"),
+            }
+            if under == System::CargoLambda {
+                rt.instructions_neutral = n;
+            } else {
+                rt.instructions = n;
+            }
         }
     }
 }

@@ -83,8 +83,15 @@ fn metrics(rts: &[Runtime], neutral: &[System]) -> Vec<Metric> {
             goals: &[GOAL, CPU_GOAL],
         },
         Metric {
-            name: "instructions per invoke, runtime process (callgrind)".into(),
+            name: "instructions per invoke, runtime process (callgrind), under grace serve".into(),
             values: each(&|r| r.instructions.as_ref().ok().copied()),
+            fmt: |v| format!("{v:.0}"),
+            goals: &[GOAL, CPU_GOAL],
+        },
+        Metric {
+            name: "instructions per invoke, runtime process (callgrind), under cargo lambda watch"
+                .into(),
+            values: each(&|r| r.instructions_neutral.as_ref().ok().copied()),
             fmt: |v| format!("{v:.0}"),
             goals: &[GOAL, CPU_GOAL],
         },
@@ -253,8 +260,10 @@ fn method(plan: &Plan, rts: &[Runtime]) -> String {
          the wrk run: both clients' RSS grows with every invoke served, so the second figure \
          depends on how many invokes each served; its growth per invoke is shown instead. \
          Instructions per invoke: the runtime run as `valgrind --tool=callgrind BIN` under the \
-         same emulator, {few} and then {more} sequential invokes each followed by a spin-down \
-         (callgrind writes its totals when the process exits on SIGTERM); (total of {more} − total \
+         same emulator (and under cargo lambda watch, one runtime process started by the harness), \
+         {few} and then {more} sequential invokes each followed by SIGTERM (grace's spin-down; \
+         the harness's signal under cargo lambda; callgrind writes its totals when the process \
+         exits on it); (total of {more} − total \
          of {few}) ÷ {diff}, user-space instructions only, the same on a busy or an idle \
          machine. Sizes are the files as built by `cargo build --release --locked -p \
          {pa} -p {pb}` (release profile: LTO, stripped). Medians: CPU and RSS over rounds, spawn \
@@ -363,13 +372,20 @@ pub(crate) fn text(ctx: &Context, plan: &Plan, rts: &[Runtime]) -> String {
 /// Why a callgrind count is missing, one line per runtime without one.
 fn instruction_failures(rts: &[Runtime]) -> Vec<String> {
     rts.iter()
-        .filter_map(|r| {
-            let e = r.instructions.as_ref().err()?;
-            Some(format!(
-                "Instructions per invoke of `{}` not counted: {}",
-                r.label,
-                e.replace('\n', " ")
-            ))
+        .flat_map(|r| {
+            [
+                ("grace serve", &r.instructions),
+                ("cargo lambda watch", &r.instructions_neutral),
+            ]
+            .into_iter()
+            .filter_map(move |(under, n)| {
+                let e = n.as_ref().err()?;
+                Some(format!(
+                    "Instructions per invoke of `{}` under {under} not counted: {}",
+                    r.label,
+                    e.replace('\n', " ")
+                ))
+            })
         })
         .collect()
 }
@@ -406,7 +422,8 @@ pub(crate) fn drive(plan: &Plan, setup: &Setup) -> Result<()> {
     );
     runtimes::run(plan, &mut rts, paths, wrk)?;
     if plan.callgrind {
-        runtimes::count_instructions(&mut rts, paths);
+        let neutral = plan.neutral.contains(&System::CargoLambda);
+        runtimes::count_instructions(&mut rts, paths, neutral);
     }
     ctx.load.1 = machine::load_average();
     println!("\n{}", text(&ctx, plan, &rts));

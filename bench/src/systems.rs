@@ -286,6 +286,21 @@ pub(crate) fn start_grace_command(
 }
 
 fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Result<Running> {
+    start_cargo_lambda_command(n, &[runtime.as_os_str()], paths, tag)
+}
+
+/// `cargo lambda watch --only-lambda-apis` on a fresh port, and `n` runtime processes started
+/// as `command` (e.g. the runtime under a profiler) with the Runtime API's variables; no invoke
+/// is made.
+pub(crate) fn start_cargo_lambda_command(
+    n: u32,
+    command: &[&std::ffi::OsStr],
+    paths: &Paths,
+    tag: &str,
+) -> Result<Running> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| unexpected!("empty runtime command"))?;
     let project = stub_project(&paths.work)?;
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "cargo-lambda")?;
@@ -320,16 +335,17 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
     // Runtimes stop first, so cargo lambda never sees a poll cut by its own shutdown.
     for i in 0..n {
         let (log, file) = log_file(paths, tag, &format!("runtime-{i}"))?;
-        let mut cmd = Command::new(runtime);
-        cmd.env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .stdout(Stdio::null())
-        .stderr(file);
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .stdout(Stdio::null())
+            .stderr(file);
         running
             .procs
             .insert(0, Proc::spawn(&format!("runtime process {i}"), &mut cmd)?);
