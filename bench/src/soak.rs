@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::error::{Result, chain};
+use crate::error::{Result, chain, unexpected};
 use crate::http::{self, Conn, ConnError};
 use crate::procs::{self, Interrupt};
 use crate::systems::{self, Paths};
@@ -122,7 +122,14 @@ pub(crate) fn run(plan: &Plan, runtime: &std::path::Path, paths: &Paths) -> Resu
     let mut running = systems::start_grace_with(paths, runtime, &args, "soak")?;
     let mut out = Outcome::default();
     let result = http::wait_echo(&running.url, Duration::from_secs(30))
-        .and_then(|()| drive(plan, &running.url, running.pids().0[0], &mut out))
+        .and_then(|()| {
+            let grace = *running
+                .pids()
+                .0
+                .first()
+                .ok_or_else(|| unexpected!("grace serve has no pid"))?;
+            drive(plan, &running.url, grace, &mut out)
+        })
         .and_then(|()| running.check_alive());
     if let Err(e) = &result {
         out.notes
@@ -223,16 +230,13 @@ fn caller(
         match c.post(path, &payload) {
             Ok(r) if r.status == 200 => {
                 answered.fetch_add(1, Ordering::Relaxed);
-                match serde_json::from_slice::<Value>(&r.body) {
-                    Ok(v) => match (v["caller"].as_u64(), v["seq"].as_u64()) {
-                        (Some(c), Some(s)) if c == u64::from(id) && s == seq => counts.ok += 1,
-                        (Some(c), Some(s)) if c == u64::from(id) && s < seq => {
-                            counts.duplicated += 1;
-                        }
-                        (Some(_), Some(_)) => counts.crossed += 1,
-                        _ => counts.error("body", String::from_utf8_lossy(&r.body).into()),
-                    },
-                    Err(_) => counts.error("body", String::from_utf8_lossy(&r.body).into()),
+                match check(id, seq, &r.body) {
+                    Answer::Own => counts.ok += 1,
+                    Answer::Duplicated => counts.duplicated += 1,
+                    Answer::Crossed => counts.crossed += 1,
+                    Answer::NotPayload => {
+                        counts.error("body", String::from_utf8_lossy(&r.body).into());
+                    }
                 }
             }
             Ok(r) => {
@@ -253,6 +257,31 @@ fn caller(
         }
     }
     counts
+}
+
+/// What an answer to caller `id`'s invoke number `seq` turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Its own request's payload.
+    Own,
+    /// An earlier payload of the same caller.
+    Duplicated,
+    /// Another caller's payload, or a later one of the same caller.
+    Crossed,
+    /// Not a soak payload at all.
+    NotPayload,
+}
+
+fn check(id: u32, seq: u64, body: &[u8]) -> Answer {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Answer::NotPayload;
+    };
+    match (v["caller"].as_u64(), v["seq"].as_u64()) {
+        (Some(c), Some(s)) if c == u64::from(id) && s == seq => Answer::Own,
+        (Some(c), Some(s)) if c == u64::from(id) && s < seq => Answer::Duplicated,
+        (Some(_), Some(_)) => Answer::Crossed,
+        _ => Answer::NotPayload,
+    }
 }
 
 /// VmRSS and open descriptors of `pid`, and how many processes run under it.
@@ -305,6 +334,17 @@ mod tests {
         assert_eq!(a.examples["HTTP 429"], "x");
         assert_eq!(a.failures(), 1 + 2 + 2);
         assert_eq!(Counts::default().failures(), 0);
+    }
+
+    #[test]
+    fn answers_are_told_apart() {
+        let body = |c: u32, s: u64| format!(r#"{{"caller":{c},"seq":{s},"pad":"x"}}"#);
+        assert_eq!(check(3, 7, body(3, 7).as_bytes()), Answer::Own);
+        assert_eq!(check(3, 7, body(3, 6).as_bytes()), Answer::Duplicated);
+        assert_eq!(check(3, 7, body(4, 7).as_bytes()), Answer::Crossed);
+        assert_eq!(check(3, 7, body(3, 8).as_bytes()), Answer::Crossed);
+        assert_eq!(check(3, 7, b"{\"hello\":1}"), Answer::NotPayload);
+        assert_eq!(check(3, 7, b"not json"), Answer::NotPayload);
     }
 
     #[test]
