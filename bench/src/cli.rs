@@ -121,10 +121,11 @@ pub(crate) struct RuntimesArgs {
     /// Cold starts timed per round and runtime (under grace).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) cold_starts: u32,
-    /// Emulators the CPU per invoke is measured under, besides grace (which is always measured:
-    /// cold starts and RSS come from its control API).
+    /// Systems the CPU per invoke is also measured under, besides `grace-unpinned` (always
+    /// measured: cold starts and RSS come from its control API). By default the neutral
+    /// emulators; add `grace` (pinned) and `grace-freeze` to see what pinning and freeze do.
     #[arg(long, value_delimiter = ',', default_values = ["cargo-lambda", "rie"])]
-    pub(crate) neutral: Vec<System>,
+    pub(crate) under: Vec<System>,
     /// Skip counting instructions per invoke with callgrind.
     #[arg(long)]
     pub(crate) no_callgrind: bool,

@@ -1,23 +1,32 @@
-//! `grace-bench`: echo throughput and latency of `grace serve` against the emulators people use
-//! instead (`cargo lambda watch`, AWS's Runtime Interface Emulator), all serving the same
-//! runtime binary, measured with `wrk` in one run on one machine.
+//! `grace-bench`: how `grace serve` compares with the emulators people use instead (`cargo
+//! lambda watch`, AWS's Runtime Interface Emulator) and how the lambda-grace runtime client
+//! compares with `lambda_runtime`, measured on one machine in one run, plus a soak of `grace
+//! serve` under many concurrent callers.
 //!
 //! The machine is small and shared, so a run alternates systems within each round, repeats the
 //! rounds, and reports medians and per-round ratios; it describes the machine and every version
-//! involved, and writes `docs/BENCHMARKS.md` (between markers) and a table on standard output.
+//! involved, and writes its section of `docs/BENCHMARKS.md` (between markers) and a table on
+//! standard output.
+//!
+//! ```text
+//! grace-bench matrix --rounds 3 --duration 4      # echo throughput and latency
+//! grace-bench runtimes --rounds 5                  # lambda-grace vs lambda_runtime
+//! grace-bench soak --duration 120 --no-write       # 64 callers for 2 minutes
+//! ```
 //!
 //! Modes are subcommands ([`cli`]), each run by [`modes`] after the one [`setup`] they share:
-//! `matrix` ([`matrix_mode`], [`matrix`], [`report`]), `runtimes` ([`runtimes`],
-//! [`runtimes_neutral`], [`runtimes_report`], [`instructions`]), `floor` ([`floor`]), `lifecycle` ([`lifecycle`],
-//! [`lifecycle_report`]) and `soak` ([`soak`], [`soak_report`]). Errors are [`error::Error`].
+//! `matrix` ([`matrix_mode`], [`matrix`], [`report`], [`probe`]), `runtimes` ([`runtimes`],
+//! [`runtimes_neutral`], [`runtimes_report`], [`instructions`]), `floor` ([`floor`]),
+//! `lifecycle` ([`lifecycle`], [`lifecycle_report`]) and `soak` ([`soak`], [`soak_report`]).
+//! Errors are one [`error::Error`] enum; `main` prints the chain and maps it to an exit code.
 //!
-//! Shared modules: [`systems`] (start, check and
-//! stop each system), [`wrk`] (run and parse wrk), [`cpu`] (CPU time per invoke), [`results`]
-//! (medians, ratios), [`table`] (markdown and text), [`probe`] (RIE under
-//! concurrent invokes), [`machine`] (machine and versions), [`procs`] (processes that never
-//! outlive the harness), [`http`] (a tiny client for checks).
+//! Shared modules: [`systems`] (start, check and stop each system), [`wrk`] (run and parse
+//! wrk), [`cpu`] (CPU time per invoke), [`results`] (medians, ratios), [`table`] (markdown and
+//! text), [`machine`] (machine and versions), [`procs`] (processes that never outlive the
+//! harness), [`http`] (a small client: one-shot requests for checks, keep-alive for the soak).
 //!
-//! Run it with `scripts/bench.sh MODE [ARGS]` (e.g. `scripts/bench.sh matrix --rounds 3`), which installs the peers and builds the binaries.
+//! Run it with `scripts/bench.sh MODE [ARGS]` (e.g. `scripts/bench.sh matrix --rounds 3`), which
+//! installs the peers and builds the binaries.
 
 mod cli;
 mod cpu;

@@ -22,7 +22,7 @@ fn runtimes(args: &RuntimesArgs, setup: &Setup) -> Result<()> {
         cold_starts: args.cold_starts,
         warmup_s: args.timing.warmup,
         duration_s: args.timing.duration,
-        neutral: args.neutral.clone(),
+        neutral: args.under.clone(),
         callgrind: !args.no_callgrind,
     };
     crate::runtimes_report::drive(&plan, setup)

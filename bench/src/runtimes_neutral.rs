@@ -1,14 +1,15 @@
-//! The neutral-emulator half of `grace-bench runtimes`: each runtime under `cargo lambda watch`
-//! or RIE (one runtime process, concurrency 1, unpinned, no freeze), a wrk warm-up and a wrk
-//! run, and the runtime process's CPU, threads and context switches per invoke, measured as
-//! under grace ([`crate::runtimes`]), so the two clients can be compared on an emulator that is
-//! not ours.
+//! The second half of `grace-bench runtimes`: each runtime under the other systems of
+//! `--under` (by default the neutral emulators `cargo lambda watch` and RIE, one runtime process,
+//! concurrency 1, unpinned, no freeze; grace's pinned and freeze variants can be added to measure
+//! what pinning and freeze do to each client), a wrk warm-up and a wrk run, and the runtime
+//! process's CPU, threads and context switches per invoke, measured as under grace
+//! ([`crate::runtimes`]), so the two clients can be compared on an emulator that is not ours.
 
 use std::fs;
 use std::path::Path;
 
 use crate::cpu;
-use crate::error::{Result, chain};
+use crate::error::{Result, chain, unexpected};
 use crate::matrix::Variant;
 use crate::procs;
 use crate::runtimes::Plan;
@@ -64,15 +65,19 @@ pub(crate) fn measure(
     n.notes.clear();
     let outcome = (|| -> Result<()> {
         let (emulators, harness_runtimes) = running.pids();
-        // The runtime process: started by the harness (cargo lambda), or the emulator's child.
+        // The runtime process: started by the harness (cargo lambda), or the emulator's child
+        // running the runtime's binary (grace also has a watchdog shell as a child).
+        let name = runtime
+            .file_name()
+            .map(|f| f.to_string_lossy().chars().take(15).collect::<String>())
+            .unwrap_or_default();
         let pid = match harness_runtimes.first() {
             Some(&p) => p,
-            None => *procs::proc_table()
+            None => procs::proc_table()
                 .iter()
-                .filter(|p| emulators.contains(&p.ppid))
-                .map(|p| &p.pid)
-                .next()
-                .ok_or("no runtime process under the emulator")?,
+                .find(|p| emulators.contains(&p.ppid) && p.comm == name)
+                .map(|p| p.pid)
+                .ok_or_else(|| unexpected!("no `{name}` process under the emulator"))?,
         };
         wrk.run(&running.url, 1, plan.warmup_s)?;
         let before = cpu::snapshot(&emulators, &harness_runtimes);

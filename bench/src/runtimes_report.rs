@@ -267,10 +267,10 @@ fn method(plan: &Plan, rts: &[Runtime]) -> String {
          of {few}) ÷ {diff}, user-space instructions only, the same on a busy or an idle \
          machine. Sizes are the files as built by `cargo build --release --locked -p \
          {pa} -p {pb}` (release profile: LTO, stripped). Medians: CPU and RSS over rounds, spawn \
-         → first /next over all {all} cold starts. **Neutral emulators** ({neutral}): each runtime \
-         started as that emulator wants it (cargo lambda watch: one runtime process started by the \
-         harness with `AWS_LAMBDA_RUNTIME_API`; RIE: its own child), unpinned, no freeze, the two \
-         runtimes back to back in each round; the same {w} s warm-up and `wrk -t 1 -c 1 -d {d}s`, and \
+         → first /next over all {all} cold starts. **Other systems** (`--under`: {neutral}): each runtime \
+         started as that system wants it (cargo lambda watch: one runtime process started by the \
+         harness with `AWS_LAMBDA_RUNTIME_API`; RIE and grace: their own child; cargo lambda and RIE \
+         are unpinned with no freeze), the two runtimes back to back in each round; the same {w} s warm-up and `wrk -t 1 -c 1 -d {d}s`, and \
          the runtime process's CPU measured the same way. Context switches: voluntary + involuntary \
          of every thread of the runtime process (/proc/PID/task/*/status) over the wrk run, per 2xx \
          invoke. The per-round ratio lines divide the two runtimes' CPU measured back to back in \
@@ -333,7 +333,7 @@ pub(crate) fn markdown(ctx: &Context, plan: &Plan, rts: &[Runtime]) -> String {
     }
     let (t, notes) = neutral_table(rts);
     if !t.rows.is_empty() {
-        out += "\nUnder the neutral emulators (notes lettered):\n\n";
+        out += "\nUnder the other systems of `--under` (notes lettered):\n\n";
         out += &t.markdown();
         for (i, n) in notes.iter().enumerate() {
             out += &format!("\n[n{}] {}\n", i + 1, n.replace('\n', " "));
@@ -434,7 +434,7 @@ pub(crate) fn drive(plan: &Plan, setup: &Setup) -> Result<()> {
     Ok(())
 }
 
-/// Per-round figures under the neutral emulators.
+/// Per-round figures under the other systems of `--under`.
 fn neutral_table(rts: &[Runtime]) -> (Table, Vec<String>) {
     let mut t = Table::new(&[
         "round",
