@@ -28,6 +28,8 @@ pub(crate) enum SigtermMode {
     Handle,
     /// Print and keep running.
     Ignore,
+    /// Print and abort at once (a crash during shutdown).
+    Crash,
 }
 
 /// Everything read from the environment at start.
@@ -39,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) init: InitMode,
     /// `TESTFN_INIT_FAIL_ONCE`: marker file; init fails while it does not exist.
     pub(crate) init_fail_once: Option<PathBuf>,
+    /// `TESTFN_INIT_FAIL_ONCE_MODE`: how that one init fails (`error`, `crash` or `hang`).
+    pub(crate) init_fail_once_mode: InitMode,
     /// `TESTFN_EXTENSION`: name of the internal extension to register.
     pub(crate) extension: Option<String>,
     /// `TESTFN_SIGTERM`.
@@ -80,9 +84,10 @@ impl Config {
             None | Some("default") => SigtermMode::Default,
             Some("handle") => SigtermMode::Handle,
             Some("ignore") => SigtermMode::Ignore,
+            Some("crash") => SigtermMode::Crash,
             Some(other) => {
                 return Err(format!(
-                    "TESTFN_SIGTERM={other:?}: expected default, handle or ignore"
+                    "TESTFN_SIGTERM={other:?}: expected default, handle, ignore or crash"
                 ));
             }
         };
@@ -95,8 +100,20 @@ impl Config {
             ),
         };
 
+        let init_fail_once_mode = match get("TESTFN_INIT_FAIL_ONCE_MODE").as_deref() {
+            None | Some("error") => InitMode::Error,
+            Some("crash") => InitMode::Crash,
+            Some("hang") => InitMode::Hang,
+            Some(other) => {
+                return Err(format!(
+                    "TESTFN_INIT_FAIL_ONCE_MODE={other:?}: expected error, crash or hang"
+                ));
+            }
+        };
+
         Ok(Config {
             runtime_api,
+            init_fail_once_mode,
             init,
             init_fail_once: get("TESTFN_INIT_FAIL_ONCE").map(PathBuf::from),
             extension: get("TESTFN_EXTENSION"),
