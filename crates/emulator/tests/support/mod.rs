@@ -1,0 +1,322 @@
+//! Support for the black-box tests of `grace-emulator`: a scripted runtime (this very test
+//! binary, re-executed), an emulator serving the Invoke API on 127.0.0.1:0, a raw HTTP/1.1
+//! client that can send anything and bounds every exchange with a timeout, and the proptest
+//! configuration.
+//!
+//! Every test binary that uses [`Harness`] declares
+//!
+//! ```ignore
+//! #[test]
+//! fn scripted_runtime() {
+//!     support::scripted_runtime_if_asked();
+//! }
+//! ```
+//!
+//! The emulator starts the function as `<this test binary> scripted_runtime --exact`, with
+//! [`RUNTIME_ENV`] set; the harness then runs only that test, which becomes the runtime: a
+//! blocking std::net loop that echoes each event's payload as its response. Run on its own
+//! (no variable) the test does nothing.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use grace_emulator::{Emulator, FunctionConfig, Options};
+use proptest::test_runner::Config as ProptestConfig;
+use tokio_util::sync::CancellationToken;
+
+/// Set in the runtime's environment: "be the runtime".
+pub const RUNTIME_ENV: &str = "GRACE_SCRIPTED_RUNTIME";
+
+/// Every exchange must be answered within this, or it counts as a hang.
+pub const ANSWER_LIMIT: Duration = Duration::from_secs(20);
+
+/// The proptest configuration: `cases` per property unless `PROPTEST_CASES` says otherwise;
+/// no failure persistence files (the seeds are printed on failure).
+pub fn proptest_config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Becomes the scripted runtime when the emulator started this process as one.
+pub fn scripted_runtime_if_asked() {
+    if std::env::var_os(RUNTIME_ENV).is_none() {
+        return;
+    }
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API");
+    loop {
+        let Ok(next) = blocking_exchange(&api, "GET", "/2018-06-01/runtime/invocation/next", b"")
+        else {
+            // The environment is going away.
+            std::process::exit(0);
+        };
+        let id = next
+            .header("lambda-runtime-aws-request-id")
+            .unwrap_or_default()
+            .to_owned();
+        let path = format!("/2018-06-01/runtime/invocation/{id}/response");
+        if blocking_exchange(&api, "POST", &path, &next.body).is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// One blocking request with `Connection: close` (the runtime's side).
+fn blocking_exchange(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<Reply> {
+    let mut s = TcpStream::connect(addr)?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    Reply::parse(&raw).ok_or_else(|| std::io::Error::other("no HTTP answer"))
+}
+
+/// An emulator with one function `f` (the scripted runtime), its Invoke API on 127.0.0.1:0,
+/// and the tokio runtime it lives on.
+pub struct Harness {
+    pub rt: tokio::runtime::Runtime,
+    pub emulator: Emulator,
+    pub invoke_addr: SocketAddr,
+    token: CancellationToken,
+    served: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Harness {
+    /// Starts the emulator; `tweak` adjusts the function's configuration.
+    pub fn start(tweak: impl FnOnce(&mut FunctionConfig)) -> Self {
+        // One thread, as `grace serve` runs it; the emulator's tasks run inside `block_on`.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let exe = std::env::current_exe().expect("current_exe");
+        let command = vec![exe.into(), "scripted_runtime".into(), "--exact".into()];
+        let mut cfg = FunctionConfig::new("f", command, std::env::temp_dir());
+        cfg.env.push((RUNTIME_ENV.to_owned(), "1".to_owned()));
+        cfg.timeout = Duration::from_secs(30);
+        cfg.concurrency = 4;
+        tweak(&mut cfg);
+        let token = CancellationToken::new();
+        let (emulator, invoke_addr, served) = rt.block_on(async {
+            let emulator = Emulator::new(vec![cfg], Options::default()).expect("emulator");
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let e = emulator.clone();
+            let t = token.clone();
+            let served = tokio::spawn(async move { e.serve(listener, t).await });
+            (emulator, addr, served)
+        });
+        Harness {
+            rt,
+            emulator,
+            invoke_addr,
+            token,
+            served: Some(served),
+        }
+    }
+
+    pub fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Sends `raw` to the Invoke API and reads the answer.
+    pub fn invoke_api(&self, raw: &[u8]) -> Result<Reply, Failure> {
+        self.block_on(exchange(self.invoke_addr, raw, ANSWER_LIMIT))
+    }
+
+    /// A normal synchronous invoke through the Invoke API; panics unless it echoes.
+    pub fn assert_normal_invoke(&self, n: u64) {
+        let body = format!(r#"{{"normal":{n}}}"#);
+        let raw = request(
+            "POST",
+            "/2015-03-31/functions/f/invocations",
+            &[],
+            body.as_bytes(),
+        );
+        let reply = self.invoke_api(&raw).expect("normal invoke answered");
+        assert_eq!(reply.status, 200, "normal invoke: {}", reply.text());
+        assert_eq!(reply.header("x-amz-function-error"), None);
+        assert_eq!(reply.body, body.as_bytes());
+    }
+
+    /// The Runtime API address of the (first) live environment.
+    pub fn runtime_api(&self) -> SocketAddr {
+        let envs = self.emulator.environments();
+        let env = envs.first().expect("a live environment");
+        env.runtime_api
+            .trim_start_matches("http://")
+            .parse()
+            .expect("runtime_api address")
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.token.cancel();
+        if let Some(served) = self.served.take() {
+            let closed = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), async {
+                    let _ = served.await;
+                    self.emulator.close().await;
+                })
+                .await
+            });
+            if closed.is_err() && !std::thread::panicking() {
+                panic!("the emulator did not close within 30 s");
+            }
+        }
+    }
+}
+
+/// A raw HTTP/1.1 request with `connection: close` and a `content-length`.
+pub fn request(method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut raw =
+        format!("{method} {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n").into_bytes();
+    for (k, v) in headers {
+        raw.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    raw.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// The same request with a chunked body, cut into chunks of `chunk` bytes.
+pub fn chunked_request(
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    chunk: usize,
+) -> Vec<u8> {
+    let mut raw =
+        format!("{method} {target} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n").into_bytes();
+    for (k, v) in headers {
+        raw.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    for part in body.chunks(chunk.max(1)) {
+        raw.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        raw.extend_from_slice(part);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    raw
+}
+
+/// Why an exchange produced no answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// Nothing within the limit: a hang.
+    Hang,
+    /// The connection closed (or broke) without an HTTP answer.
+    Closed(String),
+}
+
+/// Sends `raw` on a fresh connection and reads the answer until the server closes.
+pub async fn exchange(addr: SocketAddr, raw: &[u8], limit: Duration) -> Result<Reply, Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let run = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| Failure::Closed(format!("connect: {e}")))?;
+        // The server may answer (and close) before the whole body is written: read anyway.
+        let _ = s.write_all(raw).await;
+        let mut out = Vec::new();
+        let read = s.read_to_end(&mut out).await;
+        match Reply::parse(&out) {
+            Some(reply) => Ok(reply),
+            None => Err(Failure::Closed(format!("{read:?}, {} bytes", out.len()))),
+        }
+    };
+    tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or(Err(Failure::Hang))
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Option<Reply> {
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let mut lines = head.split("\r\n");
+        let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        Some(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The `errorType` of a `{"errorType","errorMessage"}` body, if it is one (both strings).
+    pub fn error_type(&self) -> Option<String> {
+        let v = self.json()?;
+        v["errorMessage"].as_str()?;
+        v["errorType"].as_str().map(str::to_owned)
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&data[..pos]);
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || data.len() < pos + 2 + size {
+            break;
+        }
+        out.extend_from_slice(&data[pos + 2..pos + 2 + size]);
+        data = data.get(pos + 2 + size + 2..).unwrap_or_default();
+    }
+    out
+}
