@@ -54,6 +54,9 @@ pub fn scripted_runtime_if_asked() {
         return;
     }
     let api = std::env::var("AWS_LAMBDA_RUNTIME_API").expect("AWS_LAMBDA_RUNTIME_API");
+    if let Some(dir) = std::env::var_os(HOLD_ENV) {
+        hold_init(&api, std::path::Path::new(&dir));
+    }
     loop {
         let Ok(next) = blocking_exchange(&api, "GET", "/2018-06-01/runtime/invocation/next", b"")
         else {
@@ -68,6 +71,54 @@ pub fn scripted_runtime_if_asked() {
         if blocking_exchange(&api, "POST", &path, &next.body).is_err() {
             std::process::exit(0);
         }
+    }
+}
+
+/// Set to a directory: the runtime holds its init open (see [`hold_init`]).
+pub const HOLD_ENV: &str = "GRACE_SCRIPTED_HOLD_DIR";
+
+/// Registers an internal extension `held`, writes its identifier to `dir/ext-id`, parks that
+/// extension in `event/next` on a thread, and holds the init until `dir/go` exists: the init
+/// phase stays open for a test to talk to the Extensions and Telemetry APIs.
+fn hold_init(api: &str, dir: &std::path::Path) {
+    let mut s = TcpStream::connect(api).expect("connect");
+    let body = br#"{"events":[]}"#;
+    let head = format!(
+        "POST /2020-01-01/extension/register HTTP/1.1\r\nhost: {api}\r\nconnection: close\r\nlambda-extension-name: held\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("register");
+    s.write_all(body).expect("register");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("register answer");
+    let reply = Reply::parse(&raw).expect("register answer");
+    let id = reply
+        .header("lambda-extension-identifier")
+        .expect("an extension id")
+        .to_owned();
+    let tmp = dir.join("ext-id.tmp");
+    std::fs::write(&tmp, &id).expect("write id");
+    std::fs::rename(&tmp, dir.join("ext-id")).expect("rename id");
+    let api_owned = api.to_owned();
+    std::thread::spawn(move || {
+        loop {
+            let Ok(mut s) = TcpStream::connect(&api_owned) else {
+                return;
+            };
+            let head = format!(
+                "GET /2020-01-01/extension/event/next HTTP/1.1\r\nhost: x\r\nconnection: close\r\nlambda-extension-identifier: {id}\r\n\r\n"
+            );
+            let mut raw = Vec::new();
+            if s.write_all(head.as_bytes()).is_err() || s.read_to_end(&mut raw).is_err() {
+                return;
+            }
+            if !Reply::parse(&raw).is_some_and(|r| r.status == 200) {
+                return;
+            }
+        }
+    });
+    while !dir.join("go").exists() {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
