@@ -112,7 +112,7 @@ fn hold_init(api: &str, dir: &std::path::Path) {
             if s.write_all(head.as_bytes()).is_err() || s.read_to_end(&mut raw).is_err() {
                 return;
             }
-            if !Reply::parse(&raw).is_some_and(|r| r.status == 200) {
+            if Reply::parse(&raw).is_none_or(|r| r.status != 200) {
                 return;
             }
         }
