@@ -77,7 +77,8 @@ pub fn scripted_runtime_if_asked() {
 /// Set to a directory: the runtime holds its init open (see [`hold_init`]).
 pub const HOLD_ENV: &str = "GRACE_SCRIPTED_HOLD_DIR";
 
-/// Registers an internal extension `held`, writes its identifier to `dir/ext-id`, parks that
+/// Registers an internal extension `held`, writes the Runtime API address to `dir/api` and the
+/// extension's identifier to `dir/ext-id` (each complete when it appears), parks that
 /// extension in `event/next` on a thread, and holds the init until `dir/go` exists: the init
 /// phase stays open for a test to talk to the Extensions and Telemetry APIs.
 fn hold_init(api: &str, dir: &std::path::Path) {
@@ -96,6 +97,8 @@ fn hold_init(api: &str, dir: &std::path::Path) {
         .header("lambda-extension-identifier")
         .expect("an extension id")
         .to_owned();
+    std::fs::write(dir.join("api.tmp"), api).expect("write api");
+    std::fs::rename(dir.join("api.tmp"), dir.join("api")).expect("rename api");
     let tmp = dir.join("ext-id.tmp");
     std::fs::write(&tmp, &id).expect("write id");
     std::fs::rename(&tmp, dir.join("ext-id")).expect("rename id");
