@@ -303,6 +303,29 @@ pub async fn exchange(addr: SocketAddr, raw: &[u8], limit: Duration) -> Result<R
         .unwrap_or(Err(Failure::Hang))
 }
 
+/// Sends `raw`, closes the sending side, and reads until the server closes: for bytes that may
+/// not be HTTP at all. `Ok(None)`: closed without an answer.
+pub async fn exchange_then_eof(
+    addr: SocketAddr,
+    raw: &[u8],
+    limit: Duration,
+) -> Result<Option<Reply>, Failure> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let run = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| Failure::Closed(format!("connect: {e}")))?;
+        let _ = s.write_all(raw).await;
+        let _ = s.shutdown().await;
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        Ok(Reply::parse(&out))
+    };
+    tokio::time::timeout(limit, run)
+        .await
+        .unwrap_or(Err(Failure::Hang))
+}
+
 /// An HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Reply {
