@@ -19,6 +19,7 @@ const INVOKE: &str = "/2015-03-31/functions/f/invocations";
 /// What one fault did, as the table shows it.
 struct Row {
     status: Option<u16>,
+    body: serde_json::Value,
     function_error: Option<String>,
     error_type: Option<String>,
     next_ok: bool,
@@ -72,6 +73,7 @@ fn run(name: &str, s: Serve, fault: impl FnOnce(&Serve) -> Option<Answer>) -> Ro
         .and_then(|a| serde_json::from_slice::<serde_json::Value>(&a.body).ok());
     let row = Row {
         status: answer.as_ref().map(|a| a.status),
+        body: body.clone().unwrap_or_default(),
         function_error: answer
             .as_ref()
             .and_then(|a| a.header("x-amz-function-error").map(str::to_owned)),
@@ -164,7 +166,10 @@ fn sigkill_with_invokes_in_flight_leaves_no_runtime() {
         left.is_empty(),
         "runtimes outlived a SIGKILLed grace serve: {left:?}"
     );
-    eprintln!("all 8 runtimes gone {:?} after SIGKILL", killed.elapsed());
+    eprintln!(
+        "FAULT | SIGKILL of grace serve, 8 invokes in flight | no answer | - | - | n/a | [] (8 runtimes gone {:?} after the kill) |",
+        killed.elapsed()
+    );
     for c in callers {
         let answer = c.join().expect("caller thread");
         assert!(
@@ -235,7 +240,11 @@ fn spin_down(s: &Serve) -> Option<Answer> {
 #[test]
 fn crash_at_shutdown() {
     let s = Serve::testfn("f", &[], &["TESTFN_SIGTERM=crash", "TESTFN_EXTENSION=ext"]);
-    let row = run("crash at shutdown (abort on SIGTERM)", s, spin_down);
+    let row = run(
+        "crash at shutdown (abort on SIGTERM; answer: the spin-down)",
+        s,
+        spin_down,
+    );
     assert_eq!(row.status, Some(200));
     assert_clean(&row);
 }
@@ -243,7 +252,7 @@ fn crash_at_shutdown() {
 #[test]
 fn ignores_sigterm() {
     let s = Serve::testfn("f", &[], &["TESTFN_SIGTERM=ignore", "TESTFN_EXTENSION=ext"]);
-    let row = run("ignores SIGTERM", s, spin_down);
+    let row = run("ignores SIGTERM (answer: the spin-down)", s, spin_down);
     assert_eq!(row.status, Some(200));
     assert_clean(&row);
 }
@@ -271,6 +280,16 @@ fn children_outlive_the_runtime() {
         invoke(r#"{"fault":"orphans"}"#),
     );
     assert_eq!(row.status, Some(200));
+    let pid = |key: &str| row.body[key].as_u64().and_then(|p| u32::try_from(p).ok());
+    let (child, setsid) = (pid("child_pid").unwrap(), pid("setsid_pid").unwrap());
+    assert!(
+        !row.leftovers.contains(&child),
+        "the child in the runtime's group survived"
+    );
+    assert!(
+        !row.leftovers.contains(&setsid),
+        "the setsid child {setsid} survived"
+    );
     assert_clean(&row);
 }
 
@@ -377,25 +396,29 @@ fn vanishing_caller() {
 #[test]
 fn caller_that_never_sends_headers_is_cut_off() {
     let s = Serve::testfn("f", &[], &[]);
-    let row = run("caller sends no headers (slowloris)", s, |s| {
-        let mut c = TcpStream::connect(&s.addr).expect("connect");
-        c.write_all(b"POST /2015-03-31/functions/f/invoc")
-            .expect("write");
-        c.set_read_timeout(Some(Duration::from_secs(60))).ok();
-        let start = Instant::now();
-        let mut raw = Vec::new();
-        let closed = c.read_to_end(&mut raw).is_ok();
-        let took = start.elapsed();
-        eprintln!(
-            "silent caller: closed={closed} after {took:?}, {} bytes",
-            raw.len()
-        );
-        assert!(closed, "the silent connection was still open after 60 s");
-        assert!(
-            took >= Duration::from_secs(25),
-            "closed too early: {took:?}"
-        );
-        None
-    });
+    let row = run(
+        "caller sends half a request line, then nothing (closed after 30 s)",
+        s,
+        |s| {
+            let mut c = TcpStream::connect(&s.addr).expect("connect");
+            c.write_all(b"POST /2015-03-31/functions/f/invoc")
+                .expect("write");
+            c.set_read_timeout(Some(Duration::from_secs(60))).ok();
+            let start = Instant::now();
+            let mut raw = Vec::new();
+            let closed = c.read_to_end(&mut raw).is_ok();
+            let took = start.elapsed();
+            eprintln!(
+                "silent caller: closed={closed} after {took:?}, {} bytes",
+                raw.len()
+            );
+            assert!(closed, "the silent connection was still open after 60 s");
+            assert!(
+                took >= Duration::from_secs(25),
+                "closed too early: {took:?}"
+            );
+            None
+        },
+    );
     assert_clean(&row);
 }
