@@ -67,10 +67,32 @@ pub fn scripted_runtime_if_asked() {
             .header("lambda-runtime-aws-request-id")
             .unwrap_or_default()
             .to_owned();
+        if let Some(dir) = std::env::var_os(HOLD_INVOKES_ENV)
+            && next.body.starts_with(b"{\"held\"")
+        {
+            hand_over(&api, &id, std::path::Path::new(&dir));
+            continue;
+        }
         let path = format!("/2018-06-01/runtime/invocation/{id}/response");
         if blocking_exchange(&api, "POST", &path, &next.body).is_err() {
             std::process::exit(0);
         }
+    }
+}
+
+/// Set to a directory: the runtime hands invocations whose payload starts with `{"held"` over
+/// to the test (see [`hand_over`]).
+pub const HOLD_INVOKES_ENV: &str = "GRACE_SCRIPTED_HOLD_INVOKES_DIR";
+
+/// Writes `dir/held` (`ADDR ID`: the Runtime API and the request id) for the test, which then
+/// answers the invocation itself, and waits until the test removes the file; then back to
+/// `/next` without answering.
+fn hand_over(api: &str, id: &str, dir: &std::path::Path) {
+    let file = dir.join("held");
+    std::fs::write(dir.join("held.tmp"), format!("{api} {id}")).expect("write held");
+    std::fs::rename(dir.join("held.tmp"), &file).expect("rename held");
+    while file.exists() {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
