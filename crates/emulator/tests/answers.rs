@@ -106,13 +106,12 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     })
 }
 
+/// One request and what the model expects of it: `(raw request, status, errorType, outcome)`.
+type Step = (Vec<u8>, u16, Option<&'static str>, Option<Outcome>);
+
 /// The request for `op`, and the status and `errorType` it gets given whether the invocation
 /// was already answered; plus the outcome it gives the caller if it is the first answer.
-fn play(
-    op: &Op,
-    id: &str,
-    answered: bool,
-) -> Option<(Vec<u8>, u16, Option<&'static str>, Option<Outcome>)> {
+fn play(op: &Op, id: &str, answered: bool) -> Option<Step> {
     const LATE: Option<&str> = Some("InvalidStateTransition");
     let response = format!("/2018-06-01/runtime/invocation/{id}/response");
     let error = format!("/2018-06-01/runtime/invocation/{id}/error");
