@@ -157,8 +157,10 @@ mod tests {
             ("TESTFN_EXTENSION", "probe"),
             ("TESTFN_SIGTERM", "handle"),
             ("TESTFN_CLEANUP_MS", "40"),
+            ("TESTFN_INIT_FAIL_ONCE_MODE", "hang"),
         ])
         .expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Hang);
         assert_eq!(c.runtime_api, "localhost:1234");
         assert_eq!(c.init, InitMode::Sleep(Duration::from_millis(250)));
         assert_eq!(
@@ -170,6 +172,18 @@ mod tests {
             (c.sigterm, c.cleanup),
             (SigtermMode::Handle, Duration::from_millis(40))
         );
+    }
+
+    #[test]
+    fn fault_knobs() {
+        let base = ("AWS_LAMBDA_RUNTIME_API", "h:1");
+        let c = parse(&[base]).expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Error);
+        let c = parse(&[base, ("TESTFN_SIGTERM", "crash")]).expect("config");
+        assert_eq!(c.sigterm, SigtermMode::Crash);
+        let c = parse(&[base, ("TESTFN_INIT_FAIL_ONCE_MODE", "crash")]).expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Crash);
+        assert!(parse(&[base, ("TESTFN_INIT_FAIL_ONCE_MODE", "sleep:1")]).is_err());
     }
 
     #[test]
