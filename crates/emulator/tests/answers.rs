@@ -49,6 +49,8 @@ enum Op {
         id: String,
     },
     NextEarly,
+    /// A request of another API in mid-invocation: `(method, path, status, errorType)`.
+    Stranger(&'static str, &'static str, u16, Option<&'static str>),
 }
 
 /// What the caller gets.
@@ -88,6 +90,13 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|chunks| Op::Stream { chunks }),
         1 => "[0-9a-f-]{0,36}".prop_map(|id| Op::WrongId { id }),
         1 => Just(Op::NextEarly),
+        1 => prop_oneof![
+            Just(Op::Stranger("POST", "/2018-06-01/runtime/init/error", 403, Some("InvalidStateTransition"))),
+            Just(Op::Stranger("POST", "/2020-01-01/extension/register", 403, None)),
+            Just(Op::Stranger("GET", "/2020-01-01/extension/event/next", 403, Some("Extension.MissingExtensionIdentifier"))),
+            Just(Op::Stranger("PUT", "/2022-07-01/telemetry", 403, None)),
+            Just(Op::Stranger("GET", "/ping", 200, None)),
+        ],
     ]
 }
 
@@ -123,6 +132,15 @@ fn play(op: &Op, id: &str, answered: bool) -> Option<Step> {
                 request("POST", &path, &[], b"{}"),
                 400,
                 Some("InvalidRequestID"),
+                None,
+            )
+        }
+        Op::Stranger(method, path, status, error_type) => {
+            let headers = [h("Lambda-Extension-Name", "x")];
+            (
+                request(method, path, &headers, br#"{"events":[]}"#),
+                *status,
+                *error_type,
                 None,
             )
         }
