@@ -263,7 +263,20 @@ fn floods_stdout_with_invalid_utf8() {
     let row = run(
         "floods stdout (40 MiB, invalid UTF-8, 1 MiB lines)",
         s,
-        invoke(r#"{"fault":"flood","mb":40}"#),
+        |s| {
+            let answer = s.invoke("f", r#"{"fault":"flood","mb":40}"#);
+            // grace's own stdout stays UTF-8 (the collector reads it as text and would stop at
+            // the first invalid byte): the flood arrives, invalid bytes replaced, and so does
+            // the platform's REPORT line after it.
+            let flooded = |s: &Serve| {
+                let out = s.stdout();
+                out.len() >= 40 << 20
+                    && out.contains("flood \u{fffd}")
+                    && out.contains("REPORT RequestId")
+            };
+            assert!(poll_until(Duration::from_secs(30), || flooded(s)));
+            Some(answer)
+        },
     );
     assert_eq!(row.status, Some(200));
     assert_eq!(row.function_error, None);
