@@ -41,7 +41,7 @@ pub const RUNTIME_ENV: &str = "GRACE_SCRIPTED_RUNTIME";
 pub const ANSWER_LIMIT: Duration = Duration::from_secs(20);
 
 /// The proptest configuration: `cases` per property unless `PROPTEST_CASES` says otherwise;
-/// no failure persistence files (the seeds are printed on failure).
+/// no failure-persistence files (a failure prints its minimal input).
 pub fn proptest_config(cases: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
