@@ -28,7 +28,8 @@ struct Row {
 
 /// Runs `fault` against `s` (function `f`), then a normal invoke, then checks for leftovers:
 /// the processes of every environment the emulator no longer lists must be gone, and after a
-/// graceful stop every process it ever started (and `extra_pids` the fault printed).
+/// graceful stop every process it ever started and every child the fixture printed. The orphan
+/// test below shows the check sees a survivor (the setsid child).
 fn run(name: &str, s: Serve, fault: impl FnOnce(&Serve) -> Option<Answer>) -> Row {
     let answer = fault(&s);
     let next = s.invoke("f", r#"{"next":1}"#);
