@@ -163,3 +163,127 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// One keep-alive connection that sends requests one at a time and reads each answer by its
+/// framing (`content-length`, chunked, or none for 204), so that a server which misreads where
+/// a request ends shows up as a wrong answer to the next one.
+pub struct KeepAlive {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub async fn connect(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(Self {
+            stream: tokio::net::TcpStream::connect(addr).await?,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends `raw` (which must not say `connection: close`) and reads one answer; `None` when
+    /// the server closed the connection instead of answering.
+    pub async fn send(&mut self, raw: &[u8], head_request: bool) -> Option<Reply> {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.write_all(raw).await;
+        let mut reply = loop {
+            let end = loop {
+                if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                self.fill().await?;
+            };
+            let reply = Reply::parse(&self.buf[..end])?;
+            self.buf.drain(..end);
+            // An interim answer (`100 Continue`) precedes the real one.
+            if !(100..200).contains(&reply.status) {
+                break reply;
+            }
+        };
+        let length = reply
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok());
+        let chunked = reply
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"));
+        if head_request || reply.status == 204 || reply.status == 304 {
+            return Some(reply);
+        }
+        if chunked {
+            // Through the last chunk and the (possibly empty) trailer block.
+            let end = loop {
+                if let Some(i) = find_chunked_end(&self.buf) {
+                    break i;
+                }
+                self.fill().await?;
+            };
+            reply.body = dechunk(&self.buf[..end]);
+            self.buf.drain(..end);
+        } else {
+            let n = length.unwrap_or(0);
+            while self.buf.len() < n {
+                self.fill().await?;
+            }
+            reply.body = self.buf.drain(..n).collect();
+        }
+        Some(reply)
+    }
+
+    async fn fill(&mut self) -> Option<()> {
+        use tokio::io::AsyncReadExt;
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Some(())
+            }
+        }
+    }
+}
+
+/// Where a complete chunked body (with its trailers) ends in `data`, if it is all there.
+fn find_chunked_end(data: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let line = data[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[at..at + line]).trim(), 16).ok()?;
+        at += line + 2;
+        if size == 0 {
+            // Trailers, then an empty line.
+            loop {
+                let next = data[at..].windows(2).position(|w| w == b"\r\n")?;
+                at += next + 2;
+                if next == 0 {
+                    return Some(at);
+                }
+            }
+        }
+        if data.len() < at + size + 2 {
+            return None;
+        }
+        at += size + 2;
+    }
+}
+
+/// A keep-alive request: `content-length`, or chunked in chunks of `chunk` bytes.
+pub fn keep_alive_request(
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    chunk: Option<usize>,
+) -> Vec<u8> {
+    let close = match chunk {
+        Some(n) => chunked_request(method, target, headers, body, n),
+        None => request(method, target, headers, body),
+    };
+    let marker = b"connection: close\r\n";
+    let at = close
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .unwrap_or(0);
+    let mut raw = close[..at].to_vec();
+    raw.extend_from_slice(&close[at + marker.len()..]);
+    raw
+}

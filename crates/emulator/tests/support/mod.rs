@@ -30,7 +30,10 @@ use std::time::Duration;
 
 use grace_emulator::{Emulator, FunctionConfig, Options};
 #[allow(unused_imports)]
-pub use http::{Failure, Reply, chunked_request, exchange, exchange_then_eof, request};
+pub use http::{
+    Failure, KeepAlive, Reply, chunked_request, exchange, exchange_then_eof, keep_alive_request,
+    request,
+};
 use proptest::test_runner::Config as ProptestConfig;
 use tokio_util::sync::CancellationToken;
 
