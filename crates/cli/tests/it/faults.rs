@@ -6,12 +6,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    Answer, Serve, alive, poll_until, signal, started_pids, survivors, temp_dir, testfn_bin,
-    try_http,
+    Answer, Serve, alive, extension_layer, once, poll_until, printed_pids, signal, started_pids,
+    survivors, try_http,
 };
 
 const INVOKE: &str = "/2015-03-31/functions/f/invocations";
@@ -94,20 +93,6 @@ fn run(name: &str, s: Serve, fault: impl FnOnce(&Serve) -> Option<Answer>) -> Ro
     row
 }
 
-/// Pids the fixture printed as `orphan pid=N` / `setsid pid=N`.
-fn printed_pids(stdout: &str) -> Vec<u32> {
-    stdout
-        .lines()
-        .filter_map(|l| {
-            let rest = l
-                .split_once("orphan pid=")
-                .or_else(|| l.split_once("setsid pid="))?
-                .1;
-            rest.trim().parse().ok()
-        })
-        .collect()
-}
-
 fn invoke(payload: &str) -> impl FnOnce(&Serve) -> Option<Answer> + '_ {
     move |s| Some(s.invoke("f", payload))
 }
@@ -126,10 +111,6 @@ fn assert_clean(row: &Row) {
         "left running: {:?}",
         row.leftovers
     );
-}
-
-fn once(tag: &str) -> String {
-    temp_dir(tag).join("once").display().to_string()
 }
 
 #[test]
@@ -305,27 +286,6 @@ fn children_outlive_the_runtime() {
         "the setsid child {setsid} survived"
     );
     assert_clean(&row);
-}
-
-/// A layer whose `extensions/NAME` runs the fixture as an external extension in `mode`, once.
-fn extension_layer(tag: &str, name: &str, mode: &str) -> String {
-    let dir = temp_dir(tag);
-    let ext = dir.join("extensions");
-    std::fs::create_dir_all(&ext).expect("mkdir");
-    let script = format!(
-        "#!/bin/sh\nTESTFN_ROLE=extension TESTFN_EXT_NAME={name} TESTFN_EXT_MODE={mode} \
-         TESTFN_EXT_ONCE={} exec {}\n",
-        dir.join("once").display(),
-        testfn_bin().display()
-    );
-    write_executable(&ext.join(name), &script);
-    dir.display().to_string()
-}
-
-fn write_executable(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).expect("write");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 #[test]

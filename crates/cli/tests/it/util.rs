@@ -441,3 +441,43 @@ pub fn survivors(pids: &[u32], timeout: Duration) -> Vec<u32> {
     poll_until(timeout, || pids.iter().all(|&p| !alive(p)));
     pids.iter().copied().filter(|&p| alive(p)).collect()
 }
+
+/// Pids the fixture printed as `orphan pid=N` / `setsid pid=N`.
+pub fn printed_pids(stdout: &str) -> Vec<u32> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .split_once("orphan pid=")
+                .or_else(|| l.split_once("setsid pid="))?
+                .1;
+            rest.trim().parse().ok()
+        })
+        .collect()
+}
+
+/// A marker file path in a fresh directory (for the fixture's once-only modes).
+pub fn once(tag: &str) -> String {
+    temp_dir(tag).join("once").display().to_string()
+}
+
+/// A layer whose `extensions/NAME` runs the fixture as an external extension in `mode`, once.
+pub fn extension_layer(tag: &str, name: &str, mode: &str) -> String {
+    let dir = temp_dir(tag);
+    let ext = dir.join("extensions");
+    std::fs::create_dir_all(&ext).expect("mkdir");
+    let script = format!(
+        "#!/bin/sh\nTESTFN_ROLE=extension TESTFN_EXT_NAME={name} TESTFN_EXT_MODE={mode} \
+         TESTFN_EXT_ONCE={} exec {}\n",
+        dir.join("once").display(),
+        testfn_bin().display()
+    );
+    write_executable(&ext.join(name), &script);
+    dir.display().to_string()
+}
+
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
