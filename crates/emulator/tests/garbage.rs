@@ -81,6 +81,7 @@ fn garbage() -> impl Strategy<Value = Vec<u8>> {
 fn garbage_gets_4xx_or_a_close_on_both_listeners() {
     let h = Harness::start(|_| {});
     h.assert_normal_invoke(0);
+    h.wait_idle();
     let before = h.emulator.environments();
     let listeners = [
         ("invoke_api", h.invoke_addr),

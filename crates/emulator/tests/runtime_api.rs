@@ -203,6 +203,7 @@ fn send(h: &Harness, addr: std::net::SocketAddr, c: &Case) -> Reply {
 fn a_strangers_requests_get_lambdas_answers_and_change_nothing() {
     let h = Harness::start(|_| {});
     h.assert_normal_invoke(0);
+    h.wait_idle();
     let before = h.emulator.environments();
     let addr = h.runtime_api();
     let started = std::time::Instant::now();

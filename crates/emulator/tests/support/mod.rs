@@ -72,6 +72,10 @@ pub fn scripted_runtime_if_asked() {
             // The environment is going away.
             std::process::exit(0);
         };
+        if next.status != 200 {
+            // Someone else holds `/next` (a test's stranger request): fail loudly, not spin.
+            std::process::exit(1);
+        }
         let id = next
             .header("lambda-runtime-aws-request-id")
             .unwrap_or_default()
@@ -238,6 +242,23 @@ impl Harness {
         assert_eq!(reply.status, 200, "normal invoke: {}", reply.text());
         assert_eq!(reply.header("x-amz-function-error"), None);
         assert_eq!(reply.body, body.as_bytes());
+    }
+
+    /// Waits (bounded) until every environment is idle: its runtime parked in `/next` again.
+    /// A caller has its answer before the runtime's next `/next` arrives; a stranger's `/next`
+    /// sent in between would be taken as the runtime's (as on Lambda) and park.
+    pub fn wait_idle(&self) {
+        let idle = self.block_on(async {
+            for _ in 0..5000 {
+                let envs = self.emulator.environments();
+                if !envs.is_empty() && envs.iter().all(|e| e.phase == "idle") {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            false
+        });
+        assert!(idle, "not idle: {:?}", self.emulator.environments());
     }
 
     /// The Runtime API address of the (first) live environment.
