@@ -261,6 +261,22 @@ impl Harness {
         assert!(idle, "not idle: {:?}", self.emulator.environments());
     }
 
+    /// Waits (bounded) for the scripted runtime to hand an invocation over (see
+    /// [`HOLD_INVOKES_ENV`]): the Runtime API address and the request id.
+    pub fn handed_over(&self, dir: &std::path::Path) -> (SocketAddr, String) {
+        let file = dir.join("held");
+        self.block_on(async {
+            for _ in 0..6000 {
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    let (addr, id) = text.split_once(' ').expect("ADDR ID");
+                    return (addr.parse().expect("address"), id.to_owned());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            panic!("no invocation was handed over");
+        })
+    }
+
     /// The Runtime API address of the (first) live environment.
     pub fn runtime_api(&self) -> SocketAddr {
         let envs = self.emulator.environments();
