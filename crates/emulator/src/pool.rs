@@ -415,7 +415,9 @@ impl Members {
             };
         }
         self.idle.push(id);
-        handle.freeze();
+        if self.cfg.freeze {
+            handle.freeze();
+        }
     }
 
     fn acquire(

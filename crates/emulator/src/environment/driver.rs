@@ -368,9 +368,9 @@ impl Driver {
                 out.drain(log);
             }
         };
-        let pids = self.machine.pids();
+        let machine = &self.machine;
         let memory = &mut self.memory;
-        let mut max_memory_mb = || memory.peak_kib(&pids).div_ceil(1024);
+        let mut max_memory_mb = || memory.peak_kib(&machine.pids()).div_ceil(1024);
         Outputs {
             cfg: &self.cfg,
             function: &self.function,

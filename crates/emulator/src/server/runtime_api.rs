@@ -140,7 +140,8 @@ fn itoa(n: u64) -> String {
 
 /// `POST /runtime/invocation/{id}/response` (§1.3).
 async fn response(env: Env, id: &str, req: Request<Incoming>) -> Response<Body> {
-    if let Err(e) = env.check_answer(id, "InvocationResponse").await {
+    let checked = checked_before_body(&env, id, "InvocationResponse", &req).await;
+    if let Err(e) = checked {
         return api_error(&e);
     }
     let mode = http::header(&req, rt_api::HDR_RESPONSE_MODE);
@@ -200,17 +201,55 @@ async fn response(env: Env, id: &str, req: Request<Incoming>) -> Response<Body> 
                 &format!("Exceeded maximum allowed payload size ({limit} bytes)."),
             )
         }
-        Err(BodyError::Truncated) => http::error(
-            400,
-            error_type::TRUNCATED_HTTP_REQUEST,
-            "HTTP request detected as truncated",
-        ),
+        Err(BodyError::Truncated) => truncated(&env, id, "InvocationResponse", checked).await,
     }
+}
+
+/// Whether `id` may be answered, asked of the environment before the body is read, so that a
+/// refusal comes before a size or truncation error (§1.3's order). A body announced to fit
+/// cannot be refused for its size, so for it the question is left to the answer itself (one
+/// round trip to the environment fewer on every invoke); `Ok(false)` says it was not asked.
+async fn checked_before_body(
+    env: &Env,
+    id: &str,
+    what: &'static str,
+    req: &Request<Incoming>,
+) -> Result<bool, ApiError> {
+    let fits = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= rt_api::MAX_PAYLOAD_BYTES);
+    if fits && http::header(req, rt_api::HDR_RESPONSE_MODE).is_none() {
+        return Ok(false);
+    }
+    env.check_answer(id, what).await.map(|()| true)
+}
+
+/// A truncated body: a refusal of `id` goes first, as it would have before the body was read.
+async fn truncated(
+    env: &Env,
+    id: &str,
+    what: &'static str,
+    checked: Result<bool, ApiError>,
+) -> Response<Body> {
+    if checked == Ok(false)
+        && let Err(e) = env.check_answer(id, what).await
+    {
+        return api_error(&e);
+    }
+    http::error(
+        400,
+        error_type::TRUNCATED_HTTP_REQUEST,
+        "HTTP request detected as truncated",
+    )
 }
 
 /// `POST /runtime/invocation/{id}/error` (§1.4): the body goes to the caller unchanged.
 async fn function_error(env: Env, id: &str, req: Request<Incoming>) -> Response<Body> {
-    if let Err(e) = env.check_answer(id, "InvocationErrorResponse").await {
+    let checked = checked_before_body(&env, id, "InvocationErrorResponse", &req).await;
+    if let Err(e) = checked {
         return api_error(&e);
     }
     let header_type = http::header(&req, rt_api::HDR_FUNCTION_ERROR_TYPE).map(str::to_owned);
@@ -218,11 +257,7 @@ async fn function_error(env: Env, id: &str, req: Request<Incoming>) -> Response<
         Ok(body) => body,
         Err(BodyError::TooLarge(_)) => Bytes::new(),
         Err(BodyError::Truncated) => {
-            return http::error(
-                400,
-                error_type::TRUNCATED_HTTP_REQUEST,
-                "HTTP request detected as truncated",
-            );
+            return truncated(&env, id, "InvocationErrorResponse", checked).await;
         }
     };
     let parsed: Option<grace_protocol::ErrorBody> = serde_json::from_slice(&body).ok();

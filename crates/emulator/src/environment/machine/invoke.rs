@@ -46,7 +46,7 @@ impl Machine {
             let event = Event::Invoke {
                 deadline_ms,
                 request_id: id.to_string(),
-                invoked_function_arn: self.cfg.arn(),
+                invoked_function_arn: self.arn.to_string(),
                 tracing: Some(Tracing {
                     kind: "X-Amzn-Trace-Id".to_owned(),
                     value: trace_id.clone(),
@@ -66,7 +66,7 @@ impl Machine {
         fx.push(Effect::Next(NextEvent {
             request_id: Arc::clone(&id),
             deadline_ms,
-            arn: Arc::from(self.cfg.arn()),
+            arn: Arc::clone(&self.arn),
             trace_id,
             client_context: req.client_context,
             cognito_identity: req.cognito_identity,

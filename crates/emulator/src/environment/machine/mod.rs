@@ -333,6 +333,8 @@ impl Effects {
 #[derive(Debug)]
 pub(crate) struct Machine {
     cfg: Arc<FunctionConfig>,
+    /// The function's ARN, made once.
+    arn: Arc<str>,
     state: State,
     procs: Vec<Proc>,
     extensions: Vec<Extension>,
@@ -344,6 +346,7 @@ pub(crate) struct Machine {
 impl Machine {
     pub(crate) fn new(cfg: Arc<FunctionConfig>, now: Instant) -> Self {
         Self {
+            arn: Arc::from(cfg.arn()),
             cfg,
             state: State::Init(Init {
                 phase: InitPhase::Init,
