@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
 use grace_emulator::logs::{LogLine, LogSink, LogSource};
+use grace_emulator::timeline::{OutputLine, is_report_line};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 use serde::Serialize;
 
@@ -116,6 +117,9 @@ pub struct Report {
     /// The lifecycle events of the run (init, invokes, freeze, SIGTERM, SHUTDOWN, exits…).
     #[serde(skip)]
     pub events: Vec<LifecycleEvent>,
+    /// The runtime's `lambda-grace` report lines (its shutdown hooks), for the timeline.
+    #[serde(skip)]
+    pub report_lines: Vec<OutputLine>,
 }
 
 impl Report {
@@ -160,8 +164,18 @@ impl Report {
     pub fn timeline_svg(&self) -> String {
         grace_emulator::timeline::svg(
             &self.events,
+            &self.report_lines,
             &format!("grace check: {}", self.function),
             Some((&self.summary(), self.pass)),
+        )
+    }
+
+    /// The lifecycle as Chrome trace-event JSON, for Perfetto or `chrome://tracing`.
+    pub fn trace_json(&self) -> String {
+        grace_emulator::timeline::trace_json(
+            &self.events,
+            &self.report_lines,
+            &format!("grace check: {}", self.function),
         )
     }
 }
@@ -195,7 +209,9 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     let name = function.name.clone();
     let lines: Arc<Mutex<Vec<TimedLine>>> = Arc::default();
     let events: Arc<Mutex<Vec<LifecycleEvent>>> = Arc::default();
+    let report_lines: Arc<Mutex<Vec<OutputLine>>> = Arc::default();
     let (line_sink, event_sink) = (Arc::clone(&lines), Arc::clone(&events));
+    let report_sink = Arc::clone(&report_lines);
     let forward = options.log.clone();
     let emulator_options = Options {
         log_sink: Arc::new(move |line: &LogLine<'_>| {
@@ -207,6 +223,17 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
                 env: line.env,
                 function_output: matches!(line.source, LogSource::Function),
             };
+            if l.function_output && is_report_line(line.text) {
+                let report = OutputLine {
+                    time_us: l.time_us,
+                    env: line.env,
+                    text: line.text.to_owned(),
+                };
+                report_sink
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(report);
+            }
             line_sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
         }),
         event_observer: Some(Arc::new(move |e: &LifecycleEvent| {
@@ -232,6 +259,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
         verdicts,
         invokes: answers,
         events,
+        report_lines: std::mem::take(&mut *report_lines.lock().unwrap_or_else(|e| e.into_inner())),
     })
 }
 
@@ -358,6 +386,7 @@ mod tests {
             verdicts,
             invokes: Vec::new(),
             events: Vec::new(),
+            report_lines: Vec::new(),
         }
     }
 
