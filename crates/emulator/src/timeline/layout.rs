@@ -15,7 +15,9 @@ pub(crate) const BREAK_WIDTH: f64 = 100.0;
 /// Stretches without work longer than this are compressed (µs).
 const BREAK_AFTER_US: u64 = 25_000;
 /// Estimated width of a lowercase character of the 11 px labels (a little wide, to be safe).
-pub(crate) const CHAR_WIDTH: f64 = 6.9;
+pub(crate) const CHAR_WIDTH: f64 = 6.4;
+/// Rows of labels under a lane, at most (with hundreds of invokes, the rest are tooltips).
+const MAX_ROWS: usize = 5;
 /// Space kept between two labels of one row.
 const GAP: f64 = 6.0;
 
@@ -71,13 +73,31 @@ impl Axis {
                     && !work.iter().any(|&(a, b)| a <= k && k < b)
             })
             .collect();
+        // Consecutive compressed stretches (frozen, then waiting for SIGTERM) make one break a
+        // little wider than a single one, shared by the logarithm of their durations.
+        let mut fixed_w = vec![0.0; n];
+        let mut k = 0;
+        while k < n {
+            if !broken[k] {
+                k += 1;
+                continue;
+            }
+            let run = k..(k..n).find(|&j| !broken[j]).unwrap_or(n);
+            let total = BREAK_WIDTH + 24.0 * (run.len() - 1) as f64;
+            let weight = |j: usize| (1.0 + dur[j] / 1000.0).ln();
+            let sum: f64 = run.clone().map(weight).sum();
+            for j in run.clone() {
+                fixed_w[j] = total * weight(j) / sum;
+            }
+            k = run.end;
+        }
         let linear: f64 = (0..n).filter(|&k| !broken[k]).map(|k| dur[k]).sum();
-        let fixed = broken.iter().filter(|b| **b).count() as f64 * BREAK_WIDTH;
+        let fixed: f64 = fixed_w.iter().sum();
         let widths = |scale: f64| -> Vec<f64> {
             let mut w: Vec<f64> = (0..n)
                 .map(|k| {
                     if broken[k] {
-                        BREAK_WIDTH
+                        fixed_w[k]
                     } else {
                         dur[k] * scale
                     }
@@ -159,7 +179,7 @@ pub(crate) fn text_width(text: &str) -> f64 {
             'f' | 't' | 'r' | '(' | ')' | '[' | ']' | '/' | '-' | 'I' => 4.6,
             'm' | 'w' | 'M' | 'W' | '%' | '@' | '—' => 10.5,
             'A'..='Z' | '#' | '&' | '+' | '=' | '→' | '<' | '>' | '~' => 8.4,
-            '0'..='9' => 7.1,
+            '0'..='9' => 7.0,
             _ => CHAR_WIDTH,
         })
         .sum()
@@ -173,8 +193,9 @@ pub(crate) struct Rows {
 
 impl Rows {
     /// Places a label `width` wide that should start at `x` (or end there, if it would cross
-    /// `limit`); returns its left edge and row.
-    pub(crate) fn place(&mut self, x: f64, width: f64, limit: f64) -> (f64, usize) {
+    /// `limit`); returns its left edge and row, or `None` when every one of `MAX_ROWS` rows is
+    /// taken there (the item keeps its tooltip).
+    pub(crate) fn place(&mut self, x: f64, width: f64, limit: f64) -> Option<(f64, usize)> {
         let x0 = if x + width > limit {
             (x - width).max(0.0)
         } else {
@@ -184,13 +205,14 @@ impl Rows {
         let free = |row: &Vec<(f64, f64)>| row.iter().all(|&(a, b)| x1 + GAP <= a || b + GAP <= x0);
         let row = match self.rows.iter().position(free) {
             Some(r) => r,
-            None => {
+            None if self.rows.len() < MAX_ROWS => {
                 self.rows.push(Vec::new());
                 self.rows.len() - 1
             }
+            None => return None,
         };
         self.rows[row].push((x0, x1));
-        (x0, row)
+        Some((x0, row))
     }
 
     pub(crate) fn count(&self) -> usize {

@@ -420,7 +420,7 @@ impl Env {
             self.push(None, None, item);
         }
         for line in reports {
-            self.hooks(line, sigterm);
+            self.hooks(line);
         }
         for lane in &mut self.lanes {
             lane.items.sort_by_key(|i| (i.start, i.end));
@@ -442,17 +442,15 @@ impl Env {
         }
     }
 
-    /// The hooks of a report line, back to back, ending where the runtime's count ended. They
-    /// start from the runtime's SIGTERM, or, without one, from when the line arrived less the
-    /// time it reports.
-    fn hooks(&mut self, line: &OutputLine, sigterm: Option<u64>) {
+    /// The hooks of a report line, back to back, ending when the line arrived: the runtime
+    /// prints it as soon as its last hook returns. (Not from SIGTERM: a runtime may begin its
+    /// shutdown before, when the Runtime API fails it at a reset.)
+    fn hooks(&mut self, line: &OutputLine) {
         let Some(r) = report::parse(&line.text) else {
             return;
         };
         let us = |ms: f64| (ms * 1000.0).round() as u64;
-        let anchor = sigterm
-            .filter(|&t| t <= line.time_us)
-            .unwrap_or_else(|| line.time_us.saturating_sub(us(r.elapsed_ms)));
+        let anchor = line.time_us.saturating_sub(us(r.elapsed_ms));
         let lane = self.lane(None, Some(Role::Runtime));
         if let Some(i) = &r.interrupted {
             lane.items.push(Item {
@@ -469,7 +467,7 @@ impl Env {
             });
         }
         let hooks_ms: f64 = r.hooks.iter().map(|h| h.ms).sum();
-        let mut at = anchor + us((r.elapsed_ms - hooks_ms).max(0.0));
+        let mut at = line.time_us.saturating_sub(us(hooks_ms)).max(anchor);
         for (n, h) in r.hooks.iter().enumerate() {
             let (kind, how) = match &h.outcome {
                 Outcome::Ok => (Kind::Hook, "ok".to_owned()),
@@ -484,11 +482,12 @@ impl Env {
                 kind,
                 label: format!("{} {}", h.name, ms(h.ms)),
                 detail: format!(
-                    "hook {} of {}: {} {how} in {}; the runtime used {} of its {} ms budget",
+                    "hook {} of {}: {} {how} in {}; shutdown on {}, {} of the runtime's {} ms budget used",
                     n + 1,
                     r.hooks.len(),
                     h.name,
                     ms(h.ms),
+                    r.trigger,
                     ms(r.elapsed_ms),
                     r.budget_ms
                 ),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::layout::{Axis, CHAR_WIDTH, Rows, text_width};
+use super::layout::{Axis, CHAR_WIDTH, Rows, Segment, text_width};
 use super::model::{Item, Kind, Lane, Model, ms};
 
 const WIDTH: f64 = 1400.0;
@@ -127,6 +127,7 @@ fn draw_lane(
     let below = bar + BAR + 6.0;
     let mut rows = Rows::default();
     let mut labels = String::new();
+    let mut pending = Vec::new();
     let limit = width - 8.0;
     for item in &lane.items {
         let (x0, x1) = (axis.x(item.start), axis.x(item.end));
@@ -186,8 +187,16 @@ fn draw_lane(
             put(&mut labels, placed, &item.label, x0 + 4.0, bar + 13.0, fill);
             continue;
         }
-        let (lx, row) = rows.place(x0, tw, limit);
+        pending.push((item, x0, tw));
+    }
+    // Marks first (SIGTERM, SIGKILL, exits, what was left open), then spans, in time order.
+    pending.sort_by_key(|(item, _, _)| !item.kind.is_mark());
+    for (item, x0, tw) in pending {
+        let Some((lx, row)) = rows.place(x0, tw, limit) else {
+            continue;
+        };
         let ly = below + ROW * row as f64 + 10.0;
+        let color = item.kind.color();
         // A leader from the item down to its label.
         let _ = writeln!(
             labels,
@@ -327,7 +336,16 @@ fn draw_axis(s: &mut String, axis: &Axis, t0: u64, y: f64) {
     let segs = &axis.segments;
     while k < segs.len() {
         if segs[k].broken {
-            let seg = segs[k];
+            // One break for a run of compressed stretches.
+            let first = segs[k];
+            while k + 1 < segs.len() && segs[k + 1].broken {
+                k += 1;
+            }
+            let seg = Segment {
+                t1: segs[k].t1,
+                x1: segs[k].x1,
+                ..first
+            };
             let mid = (seg.x0 + seg.x1) / 2.0;
             let _ = writeln!(
                 s,
