@@ -12,7 +12,7 @@ use super::model::Model;
 pub(crate) const MIN_SPAN: f64 = 10.0;
 /// The width of a compressed stretch.
 pub(crate) const BREAK_WIDTH: f64 = 100.0;
-/// Stretches without work longer than this are compressed (µs).
+/// Runs of stretches without work longer than this are compressed (µs).
 const BREAK_AFTER_US: u64 = 25_000;
 /// Estimated width of a lowercase character of the 11 px labels (a little wide, to be safe).
 pub(crate) const CHAR_WIDTH: f64 = 6.4;
@@ -67,29 +67,37 @@ impl Axis {
             .collect();
         let n = cuts.len().saturating_sub(1);
         let dur: Vec<f64> = (0..n).map(|k| (cuts[k + 1] - cuts[k]) as f64).collect();
-        let broken: Vec<bool> = (0..n)
-            .map(|k| {
-                cuts[k + 1] - cuts[k] > BREAK_AFTER_US
-                    && !work.iter().any(|&(a, b)| a <= k && k < b)
-            })
+        // Runs of stretches in which no work runs (frozen, idle, waiting for SIGTERM or a
+        // deadline) that last long are compressed together: one break, a little wider for each
+        // long stretch in it, shared by the logarithm of their durations.
+        let idle: Vec<bool> = (0..n)
+            .map(|k| !work.iter().any(|&(a, b)| a <= k && k < b))
             .collect();
-        // Consecutive compressed stretches (frozen, then waiting for SIGTERM) make one break a
-        // little wider than a single one, shared by the logarithm of their durations.
+        let mut broken = vec![false; n];
         let mut fixed_w = vec![0.0; n];
         let mut k = 0;
         while k < n {
-            if !broken[k] {
+            if !idle[k] {
                 k += 1;
                 continue;
             }
-            let run = k..(k..n).find(|&j| !broken[j]).unwrap_or(n);
-            let total = BREAK_WIDTH + 24.0 * (run.len() - 1) as f64;
+            let run = k..(k..n).find(|&j| !idle[j]).unwrap_or(n);
+            k = run.end;
+            if dur[run.clone()].iter().sum::<f64>() <= BREAK_AFTER_US as f64 {
+                continue;
+            }
+            let long = run
+                .clone()
+                .filter(|&j| dur[j] > BREAK_AFTER_US as f64)
+                .count()
+                .max(1);
+            let total = BREAK_WIDTH + 24.0 * (long - 1) as f64;
             let weight = |j: usize| (1.0 + dur[j] / 1000.0).ln();
-            let sum: f64 = run.clone().map(weight).sum();
-            for j in run.clone() {
+            let sum: f64 = run.clone().map(weight).sum::<f64>().max(f64::MIN_POSITIVE);
+            for j in run {
+                broken[j] = true;
                 fixed_w[j] = total * weight(j) / sum;
             }
-            k = run.end;
         }
         let linear: f64 = (0..n).filter(|&k| !broken[k]).map(|k| dur[k]).sum();
         let fixed: f64 = fixed_w.iter().sum();

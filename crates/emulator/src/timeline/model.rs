@@ -21,6 +21,8 @@ pub(crate) enum Kind {
     Shutdown,
     Budget,
     Alive,
+    /// From a process's SIGTERM to its exit: the grace it used.
+    Term,
     Hook,
     HookFailed,
     Handler,
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Shutdown => "shutdown",
             Kind::Budget => "budget-window",
             Kind::Alive => "process",
+            Kind::Term => "term",
             Kind::Hook | Kind::HookFailed => "hook",
             Kind::Handler => "handler",
             Kind::Sigterm => "sigterm",
@@ -65,6 +68,7 @@ impl Kind {
             Kind::Shutdown => "#cbd5e1",
             Kind::Budget => "#fdba74",
             Kind::Alive => "#d1d5db",
+            Kind::Term => "#fb923c",
             Kind::Hook => "#a855f7",
             Kind::Handler => "#f59e0b",
             Kind::Sigterm => "#ea580c",
@@ -89,11 +93,13 @@ impl Kind {
         )
     }
 
-    /// Spans of work: never drawn on a compressed stretch of the axis.
+    /// Spans of work (and a shutdown in progress): never drawn on a compressed stretch of the
+    /// axis.
     pub(crate) fn is_work(self) -> bool {
         matches!(
             self,
-            Kind::Init
+            Kind::Term
+                | Kind::Init
                 | Kind::InitFailed
                 | Kind::Invoke
                 | Kind::InvokeFailed
@@ -187,11 +193,14 @@ impl Env {
     ) -> Self {
         for e in evs {
             if let EventKind::ProcessStart { role, name, pid } = &e.kind {
-                let name = match role {
-                    Role::Runtime => "runtime".to_owned(),
-                    Role::Extension => format!("extension {name}"),
-                };
-                self.lanes.push(lane(&name, Some(*pid)));
+                // The platform, the runtime, then the extensions.
+                match role {
+                    Role::Runtime => self.lanes.insert(1, lane("runtime", Some(*pid))),
+                    Role::Extension => {
+                        self.lanes
+                            .push(lane(&format!("extension {name}"), Some(*pid)));
+                    }
+                }
             }
         }
         self
@@ -237,6 +246,7 @@ impl Env {
         let mut sigterm = None;
         let mut external = false;
         let mut started: BTreeMap<Pid, u64> = BTreeMap::new();
+        let mut terms: BTreeMap<Pid, u64> = BTreeMap::new();
         let mut last = 0;
         for e in evs {
             let t = e.time_us;
@@ -305,6 +315,7 @@ impl Env {
                     if *role == Role::Runtime {
                         sigterm = Some(t);
                     }
+                    terms.entry(*pid).or_insert(t);
                     let detail = format!("SIGTERM → {name} (pid {pid})");
                     self.push(
                         Some(*pid),
@@ -347,9 +358,16 @@ impl Env {
                         Some(*role),
                         span(from, t, Kind::Alive, String::new(), detail),
                     );
-                    let label = exit
+                    let mut label = exit
                         .strip_prefix("exit status ")
                         .map_or_else(|| format!("exit: {exit}"), |code| format!("exit {code}"));
+                    if let Some(&term) = terms.get(pid) {
+                        let after = ms(t.saturating_sub(term) as f64 / 1000.0);
+                        label.push_str(&format!(", {after} after SIGTERM"));
+                        let detail = format!("{name} (pid {pid}): SIGTERM → exit in {after}");
+                        let item = span(term, t, Kind::Term, String::new(), detail);
+                        self.push(Some(*pid), Some(*role), item);
+                    }
                     let detail = format!("{name} (pid {pid}) exited: {exit}");
                     self.push(Some(*pid), Some(*role), mark(t, Kind::Exit, &label, detail));
                 }

@@ -106,22 +106,30 @@ fn draw_lane(
     y: f64,
     width: f64,
 ) -> f64 {
-    let name = match lane.pid {
-        Some(pid) => format!("{} (pid {pid})", lane.name),
-        None => lane.name.clone(),
-    };
-    let name: String = if name.chars().count() > 26 {
-        name.chars().take(25).chain(['…']).collect()
-    } else {
-        name
-    };
     let bar = y + 4.0;
     let mid = bar + BAR / 2.0;
+    // The lane's name, and under it what it is.
+    let (name, what) = match lane.name.strip_prefix("extension ") {
+        Some(ext) => (ext, "extension"),
+        None => (lane.name.as_str(), ""),
+    };
+    let name: String = if name.chars().count() > 24 {
+        name.chars().take(23).chain(['…']).collect()
+    } else {
+        name.to_owned()
+    };
+    let sub = match lane.pid {
+        Some(pid) if what.is_empty() => format!("pid {pid}"),
+        Some(pid) => format!("{what}, pid {pid}"),
+        None => String::new(),
+    };
     let _ = writeln!(
         s,
-        r##"<text x="20" y="{:.1}" fill="#374151">{}</text><line x1="{LEFT}" y1="{mid:.1}" x2="{:.1}" y2="{mid:.1}" stroke="#e5e7eb"/>"##,
-        mid + 4.0,
+        r##"<text x="20" y="{:.1}" fill="#111827">{}</text><text x="20" y="{:.1}" fill="#6b7280" font-size="10">{}</text><line x1="{LEFT}" y1="{mid:.1}" x2="{:.1}" y2="{mid:.1}" stroke="#e5e7eb"/>"##,
+        mid + 1.0,
         esc(&name),
+        mid + 14.0,
+        esc(&sub),
         axis.right()
     );
     let below = bar + BAR + 6.0;
@@ -131,7 +139,12 @@ fn draw_lane(
     let limit = width - 8.0;
     for item in &lane.items {
         let (x0, x1) = (axis.x(item.start), axis.x(item.end));
-        let w = x1 - x0;
+        // A span too short for the axis to widen (0.0 ms) is still drawn.
+        let w = if item.kind.is_mark() {
+            0.0
+        } else {
+            (x1 - x0).max(3.0)
+        };
         let tip = esc(&item.detail);
         let class = item.kind.class();
         let color = item.kind.color();
@@ -144,7 +157,7 @@ fn draw_lane(
                 );
                 continue;
             }
-            Kind::Budget => {
+            Kind::Budget | Kind::Term => {
                 let _ = writeln!(
                     s,
                     r##"<rect class="{class}" x="{x0:.1}" y="{:.1}" width="{w:.1}" height="4" fill="{color}"><title>{tip}</title></rect>"##,

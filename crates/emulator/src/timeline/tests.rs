@@ -139,7 +139,8 @@ fn draws_every_phase_with_lanes_and_hooks() {
         );
     }
     assert!(svg.contains("check &lt;f&gt;"));
-    assert!(svg.contains(">runtime (pid 41)<") && svg.contains(">platform<"));
+    assert!(svg.contains(">runtime<") && svg.contains(">pid 41<") && svg.contains(">platform<"));
+    assert!(svg.contains(">exit 0, 33.0 ms after SIGTERM<"), "{svg}");
     assert!(svg.contains(">close-database-pool 21.3 ms<"));
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
 }
