@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::layout::{Axis, CHAR_WIDTH, Rows, Segment, text_width};
+use super::layout::{Axis, Rows, Segment, text_width};
 use super::model::{Item, Kind, Lane, Model, ms};
 
 const WIDTH: f64 = 1400.0;
@@ -190,7 +190,7 @@ fn draw_lane(
             continue;
         }
         let tw = text_width(&item.label);
-        if !item.kind.is_mark() && item.kind != Kind::Budget && tw + 8.0 <= w {
+        if !item.kind.is_mark() && item.kind != Kind::Budget && tw + 7.0 <= w {
             // It fits inside its bar.
             let fill = match item.kind {
                 Kind::Frozen => "#1e3a8a",
@@ -305,7 +305,7 @@ fn legend(s: &mut String) {
             kind.color(),
             x + 16.0
         );
-        x += 16.0 + text.len() as f64 * CHAR_WIDTH + 16.0;
+        x += 16.0 + text_width(text) + 16.0;
     }
     let _ = writeln!(
         s,

@@ -333,3 +333,46 @@ fn the_trace_is_valid_trace_event_json() {
     let bad = serde_json::json!({"traceEvents": [{"name": "x", "ph": "i", "ts": 1, "pid": 1}]});
     assert!(trace::validate(&bad).unwrap_err().contains("tid"));
 }
+
+#[test]
+fn a_long_session_is_drawn_with_every_invoke_visible() {
+    // 500 invokes of 0.3 ms, each followed by 2 s frozen: a `grace serve` afternoon.
+    let mut events = Vec::new();
+    let mut t = 0;
+    for n in 0..500u64 {
+        let id = format!("r{n}");
+        let kinds = [
+            (
+                0,
+                EventKind::InvokeStart {
+                    request_id: id.clone(),
+                },
+            ),
+            (
+                300,
+                EventKind::InvokeEnd {
+                    request_id: id,
+                    duration_ms: 0.3,
+                    max_memory_mb: 3,
+                },
+            ),
+            (310, EventKind::Freeze),
+            (2_000_000, EventKind::Thaw),
+        ];
+        for (dt, kind) in kinds {
+            events.push(ev(events.len() as u64, t + dt, kind));
+        }
+        t += 2_000_100;
+    }
+    let started = std::time::Instant::now();
+    let model = Model::build(&events, &[]);
+    let axis = Axis::new(&model, 0.0, 1000.0);
+    let invokes = items(&model, "platform", Kind::Invoke);
+    assert_eq!(invokes.len(), 500);
+    for i in &invokes {
+        assert!(axis.x(i.end) - axis.x(i.start) >= MIN_SPAN - 1e-6);
+    }
+    let (svg, _) = svg::render(&model, "t", None);
+    assert!(svg.len() < 2_000_000, "{}", svg.len());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
