@@ -22,9 +22,10 @@
 //! assert!(picture.starts_with("<svg") && trace.starts_with('{'));
 //! ```
 //!
-//! Modules: `model` (events → lanes of spans and marks), `report` (the shutdown report line),
-//! `layout` (the axis and label rows), `svg`, `trace`.
+//! Modules: `model` (events → lanes of spans and marks), `kind` (what each is), `report` (the
+//! shutdown report line), `layout` (the axis and label rows), `svg`, `trace`.
 
+mod kind;
 mod layout;
 mod model;
 mod report;
