@@ -376,3 +376,12 @@ fn a_long_session_is_drawn_with_every_invoke_visible() {
     assert!(svg.len() < 2_000_000, "{}", svg.len());
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn nothing_recorded_yet_is_an_empty_picture_and_trace() {
+    let svg = svg(&[], &[], "grace serve", None);
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(!svg.contains("class=\"invoke\""));
+    let doc: serde_json::Value = serde_json::from_str(&trace_json(&[], &[], "t")).unwrap();
+    assert_eq!(trace::validate(&doc), Ok(0));
+}
