@@ -87,7 +87,10 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
             let page = concat!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>grace timeline</title>",
                 "<meta http-equiv=\"refresh\" content=\"2\"></head><body style=\"margin:0\">",
-                "<img src=\"/grace/v1/timeline.svg\" alt=\"lifecycle timeline\"></body></html>"
+                "<img src=\"/grace/v1/timeline.svg\" alt=\"lifecycle timeline\">",
+                "<p style=\"font-family:sans-serif;margin:8px 12px\"><a href=\"/grace/v1/trace.json\" ",
+                "download=\"grace-trace.json\">trace.json</a>: the same, for https://ui.perfetto.dev</p>",
+                "</body></html>"
             );
             let mut res = http::json(200, page);
             res.headers_mut().insert(

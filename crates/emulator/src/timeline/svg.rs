@@ -170,6 +170,13 @@ fn draw_lane(
                     r##"<rect class="{class}" x="{x0:.1}" y="{bar:.1}" width="{w:.1}" height="{BAR}" fill="url(#frozen)" stroke="{color}"><title>{tip}</title></rect>"##
                 );
             }
+            Kind::Leftover => {
+                // Something still held: a ring on the lane, apart from the signals' ticks.
+                let _ = writeln!(
+                    s,
+                    r##"<circle class="{class}" cx="{x0:.1}" cy="{mid:.1}" r="5" fill="white" stroke="{color}" stroke-width="2.5"><title>{tip}</title></circle>"##
+                );
+            }
             k if k.is_mark() => {
                 let _ = writeln!(
                     s,
@@ -294,10 +301,10 @@ fn legend(s: &mut String) {
     ];
     let mut x = 12.0;
     for (kind, text) in entries {
-        let fill = if kind == Kind::Frozen {
-            "url(#frozen)"
-        } else {
-            kind.color()
+        let fill = match kind {
+            Kind::Frozen => "url(#frozen)",
+            Kind::Leftover => "white",
+            _ => kind.color(),
         };
         let _ = writeln!(
             s,
