@@ -385,3 +385,114 @@ fn nothing_recorded_yet_is_an_empty_picture_and_trace() {
     let doc: serde_json::Value = serde_json::from_str(&trace_json(&[], &[], "t")).unwrap();
     assert_eq!(trace::validate(&doc), Ok(0));
 }
+
+/// Random lifecycles, durations from microseconds to seconds: whatever the scale, every span
+/// gets its minimum width, the axis never runs backwards, and no two labels overlap.
+#[test]
+fn any_scale_stays_legible() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rand = move |max: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Log-uniform: as many microsecond gaps as second-long ones.
+        let exp = seed % 7;
+        (seed >> 8) % (10u64.pow(exp as u32).min(max) + 1)
+    };
+    for _ in 0..200 {
+        let mut kinds = Vec::new();
+        let mut t = 0;
+        let mut at = |dt: u64, kind: EventKind, kinds: &mut Vec<(u64, EventKind)>| {
+            t += dt;
+            kinds.push((t, kind));
+        };
+        at(
+            0,
+            EventKind::InitStart {
+                phase: "init",
+                runtime_api: "x".into(),
+            },
+            &mut kinds,
+        );
+        at(
+            rand(50_000),
+            EventKind::InitDone { duration_ms: 1.0 },
+            &mut kinds,
+        );
+        for n in 0..rand(12) {
+            let id = format!("r{n}");
+            at(
+                rand(1000),
+                EventKind::InvokeStart {
+                    request_id: id.clone(),
+                },
+                &mut kinds,
+            );
+            at(
+                rand(3_000_000),
+                EventKind::InvokeEnd {
+                    request_id: id,
+                    duration_ms: 1.0,
+                    max_memory_mb: 1,
+                },
+                &mut kinds,
+            );
+            at(rand(100), EventKind::Freeze, &mut kinds);
+            at(rand(9_000_000), EventKind::Thaw, &mut kinds);
+        }
+        at(
+            rand(10),
+            EventKind::ShutdownStart {
+                reason: "spindown",
+                budget_ms: 500,
+            },
+            &mut kinds,
+        );
+        at(
+            rand(100_000),
+            EventKind::Sigterm {
+                role: Role::Runtime,
+                name: "b".into(),
+                pid: RT,
+            },
+            &mut kinds,
+        );
+        at(
+            rand(600_000),
+            EventKind::ProcessExit {
+                role: Role::Runtime,
+                name: "b".into(),
+                pid: RT,
+                exit: "exit status 0".into(),
+                during_shutdown: true,
+            },
+            &mut kinds,
+        );
+        let events: Vec<LifecycleEvent> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(n, (t, k))| ev(n as u64, t, k))
+            .collect();
+        let model = Model::build(&events, &[]);
+        let axis = Axis::new(&model, 0.0, 1000.0);
+        for pair in axis.segments.windows(2) {
+            assert!(pair[0].x1 <= pair[1].x0 + 1e-9 && pair[1].x0 <= pair[1].x1);
+        }
+        for item in model.lanes.iter().flat_map(|l| &l.items) {
+            if !item.kind.is_mark() && item.end > item.start {
+                let w = axis.x(item.end) - axis.x(item.start);
+                assert!(w >= MIN_SPAN - 1e-6, "{item:?}: {w} px");
+            }
+        }
+        let (_, placed) = svg::render(&model, "t", None);
+        for (n, a) in placed.iter().enumerate() {
+            for b in &placed[n + 1..] {
+                let same_row = (a.y - b.y).abs() < 11.0;
+                assert!(
+                    !same_row || a.x1 <= b.x0 || b.x1 <= a.x0,
+                    "{a:?} overlaps {b:?}"
+                );
+            }
+        }
+    }
+}
