@@ -332,6 +332,16 @@ fn the_trace_is_valid_trace_event_json() {
     assert!(trace::validate(&bad).unwrap_err().contains("dur"));
     let bad = serde_json::json!({"traceEvents": [{"name": "x", "ph": "i", "ts": 1, "pid": 1}]});
     assert!(trace::validate(&bad).unwrap_err().contains("tid"));
+    let bad = serde_json::json!({"traceEvents": [
+        {"name": "a", "ph": "X", "ts": 0, "dur": 10, "pid": 1, "tid": 1},
+        {"name": "b", "ph": "X", "ts": 5, "dur": 10, "pid": 1, "tid": 1}
+    ]});
+    assert!(trace::validate(&bad).unwrap_err().contains("in part"));
+    // The budget overlaps the spin-down in part, so it went to a second platform track.
+    let budget = all.iter().find(|e| e["cat"] == "budget-window").unwrap();
+    let spin_down = all.iter().find(|e| e["cat"] == "shutdown").unwrap();
+    assert_ne!(budget["tid"], spin_down["tid"]);
+    assert!(all.iter().any(|e| e["args"]["name"] == "platform · 2"));
 }
 
 #[test]
@@ -387,7 +397,8 @@ fn nothing_recorded_yet_is_an_empty_picture_and_trace() {
 }
 
 /// Random lifecycles, durations from microseconds to seconds: whatever the scale, every span
-/// gets its minimum width, the axis never runs backwards, and no two labels overlap.
+/// gets its minimum width, the axis never runs backwards, no two labels overlap, and the trace
+/// is valid.
 #[test]
 fn any_scale_stays_legible() {
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
@@ -484,6 +495,7 @@ fn any_scale_stays_legible() {
                 assert!(w >= MIN_SPAN - 1e-6, "{item:?}: {w} px");
             }
         }
+        trace::validate(&trace::document(&model, "t")).unwrap();
         let (_, placed) = svg::render(&model, "t", None);
         for (n, a) in placed.iter().enumerate() {
             for b in &placed[n + 1..] {

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::Model;
+use super::model::{Lane, Model};
 
 /// The trace document.
 pub(crate) fn document(model: &Model, title: &str) -> Value {
@@ -30,20 +30,28 @@ pub(crate) fn document(model: &Model, title: &str) -> Value {
                 json!({ "sort_index": pid }),
             ));
         }
-        tid += 1;
         let name = match lane.pid {
             Some(p) => format!("{} (pid {p})", lane.name),
             None => lane.name.clone(),
         };
-        events.push(meta("thread_name", pid, tid, json!({ "name": name })));
-        events.push(meta(
-            "thread_sort_index",
-            pid,
-            tid,
-            json!({ "sort_index": tid }),
-        ));
-        for item in &lane.items {
-            let ts = item.start.saturating_sub(model.t0);
+        let (tracks, count) = tracks(lane);
+        for n in 0..count {
+            let name = if n == 0 {
+                name.clone()
+            } else {
+                format!("{name} · {}", n + 1)
+            };
+            let t = tid + 1 + n as u64;
+            events.push(meta("thread_name", pid, t, json!({ "name": name })));
+            events.push(meta(
+                "thread_sort_index",
+                pid,
+                t,
+                json!({ "sort_index": t }),
+            ));
+        }
+        for (item, track) in lane.items.iter().zip(tracks) {
+            let (ts, tid) = (item.start.saturating_sub(model.t0), tid + 1 + track as u64);
             let name = if item.label.is_empty() {
                 item.kind.class().to_owned()
             } else {
@@ -63,12 +71,45 @@ pub(crate) fn document(model: &Model, title: &str) -> Value {
                 })
             });
         }
+        tid += count as u64;
     }
     json!({
         "traceEvents": events,
         "displayTimeUnit": "ms",
         "otherData": { "title": title, "t0_unix_us": model.t0 },
     })
+}
+
+/// The track of each item of `lane` and how many tracks it needs. Trace viewers want the spans
+/// of one thread nested or apart; one that overlaps another only in part (the budget and the
+/// spin-down; hooks a runtime began before its SIGTERM) goes to a further track.
+fn tracks(lane: &Lane) -> (Vec<usize>, usize) {
+    let mut order: Vec<usize> = (0..lane.items.len()).collect();
+    order.sort_by_key(|&i| (lane.items[i].start, std::cmp::Reverse(lane.items[i].end)));
+    let mut taken: Vec<Vec<(u64, u64)>> = vec![Vec::new()];
+    let mut track = vec![0; lane.items.len()];
+    for i in order {
+        let item = &lane.items[i];
+        if item.kind.is_mark() {
+            continue;
+        }
+        let (s, e) = (item.start, item.end.max(item.start));
+        let fits = |spans: &Vec<(u64, u64)>| {
+            spans
+                .iter()
+                .all(|&(a, b)| e <= a || b <= s || (a <= s && e <= b) || (s <= a && b <= e))
+        };
+        let t = match taken.iter().position(fits) {
+            Some(t) => t,
+            None => {
+                taken.push(Vec::new());
+                taken.len() - 1
+            }
+        };
+        taken[t].push((s, e));
+        track[i] = t;
+    }
+    (track, taken.len())
 }
 
 fn meta(name: &str, pid: u64, tid: u64, args: Value) -> Value {
@@ -97,6 +138,30 @@ pub(crate) fn validate(doc: &Value) -> Result<usize, String> {
         }
         if ph == "X" && !e["dur"].is_u64() {
             return Err(format!("event {n}: dur missing or negative: {e}"));
+        }
+    }
+    // Spans of one thread nest or stay apart.
+    let spans: Vec<(u64, u64, u64, u64)> = events
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .filter_map(|e| {
+            let ts = e["ts"].as_u64()?;
+            Some((
+                e["pid"].as_u64()?,
+                e["tid"].as_u64()?,
+                ts,
+                ts + e["dur"].as_u64()?,
+            ))
+        })
+        .collect();
+    for (n, &(p, t, s, e)) in spans.iter().enumerate() {
+        for &(p2, t2, a, b) in &spans[n + 1..] {
+            let ok = e <= a || b <= s || (a <= s && e <= b) || (s <= a && b <= e);
+            if p == p2 && t == t2 && !ok {
+                return Err(format!(
+                    "pid {p} tid {t}: [{s}, {e}] and [{a}, {b}] overlap in part"
+                ));
+            }
         }
     }
     Ok(events.len())
