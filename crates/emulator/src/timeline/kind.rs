@@ -17,6 +17,8 @@ pub(crate) enum Kind {
     Hook,
     HookFailed,
     Handler,
+    /// The runtime began its shutdown for another reason than SIGTERM (its report says which).
+    Trigger,
     Sigterm,
     ShutdownEvent,
     Sigkill,
@@ -40,6 +42,7 @@ impl Kind {
             Kind::Term => "term",
             Kind::Hook | Kind::HookFailed => "hook",
             Kind::Handler => "handler",
+            Kind::Trigger => "trigger",
             Kind::Sigterm => "sigterm",
             Kind::ShutdownEvent => "shutdown-event",
             Kind::Sigkill => "sigkill",
@@ -61,7 +64,7 @@ impl Kind {
             Kind::Alive => "#d1d5db",
             Kind::Term => "#fb923c",
             Kind::Hook => "#a855f7",
-            Kind::Handler => "#f59e0b",
+            Kind::Handler | Kind::Trigger => "#d97706",
             Kind::Sigterm => "#ea580c",
             Kind::ShutdownEvent => "#7c3aed",
             Kind::Sigkill | Kind::Deadline | Kind::Timeout => "#b91c1c",
@@ -75,6 +78,7 @@ impl Kind {
         matches!(
             self,
             Kind::Sigterm
+                | Kind::Trigger
                 | Kind::ShutdownEvent
                 | Kind::Sigkill
                 | Kind::Deadline

@@ -200,6 +200,9 @@ impl Env {
                     request_id,
                     timeout_ms,
                 } => {
+                    if let Some(inv) = invokes.get_mut(request_id.as_str()) {
+                        inv.1 = true;
+                    }
                     let detail = format!("invoke {request_id} timed out after {timeout_ms} ms");
                     self.push(None, None, mark(t, Kind::Timeout, "timeout", detail));
                 }
@@ -371,6 +374,15 @@ impl Env {
         let us = |ms: f64| (ms * 1000.0).round() as u64;
         let anchor = line.time_us.saturating_sub(us(r.elapsed_ms));
         let lane = self.lane(None, Some(Role::Runtime));
+        if r.trigger != "SIGTERM" {
+            lane.items.push(Item {
+                start: anchor,
+                end: anchor,
+                kind: Kind::Trigger,
+                label: format!("shutdown: {}", r.trigger),
+                detail: format!("the runtime began its shutdown on: {}", r.trigger),
+            });
+        }
         if let Some(i) = &r.interrupted {
             lane.items.push(Item {
                 start: anchor,

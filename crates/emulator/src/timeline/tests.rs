@@ -243,6 +243,16 @@ fn hooks_from_the_report_line_are_spans_in_order() {
     };
     let model = Model::build(&events, &[failed]);
     assert_eq!(items(&model, "runtime", Kind::HookFailed).len(), 1);
+    // Only a shutdown that SIGTERM did not start is marked with its trigger.
+    assert!(items(&model, "runtime", Kind::Trigger).is_empty());
+    let early = OutputLine {
+        text: REPORT.replace("shutdown: SIGTERM;", "shutdown: Runtime API error;"),
+        ..lines[0].clone()
+    };
+    let model = Model::build(&events, &[early]);
+    let trigger = &items(&model, "runtime", Kind::Trigger)[0];
+    assert_eq!(trigger.label, "shutdown: Runtime API error");
+    assert_eq!(trigger.start, T0 + 338_800 - 32_500);
 }
 
 #[test]
@@ -507,4 +517,47 @@ fn any_scale_stays_legible() {
             }
         }
     }
+}
+
+#[test]
+fn an_invoke_that_timed_out_or_failed_is_drawn_as_failed() {
+    let invoke = |n: u64, end: Option<EventKind>| {
+        let id = format!("r{n}");
+        let mut v = vec![EventKind::InvokeStart {
+            request_id: id.clone(),
+        }];
+        v.extend(end);
+        v.push(EventKind::InvokeEnd {
+            request_id: id,
+            duration_ms: 1.0,
+            max_memory_mb: 1,
+        });
+        v
+    };
+    let kinds: Vec<EventKind> = [
+        invoke(0, None),
+        invoke(
+            1,
+            Some(EventKind::Timeout {
+                request_id: "r1".into(),
+                timeout_ms: 1,
+            }),
+        ),
+        invoke(
+            2,
+            Some(EventKind::FunctionError {
+                request_id: "r2".into(),
+                error_type: "Unhandled".into(),
+            }),
+        ),
+    ]
+    .concat();
+    let events: Vec<LifecycleEvent> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(n, k)| ev(n as u64, n as u64 * 100, k))
+        .collect();
+    let model = Model::build(&events, &[]);
+    assert_eq!(items(&model, "platform", Kind::Invoke).len(), 1);
+    assert_eq!(items(&model, "platform", Kind::InvokeFailed).len(), 2);
 }
