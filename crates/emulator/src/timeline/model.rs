@@ -148,6 +148,7 @@ impl Env {
         let mut external = false;
         let mut started: BTreeMap<Pid, u64> = BTreeMap::new();
         let mut terms: BTreeMap<Pid, u64> = BTreeMap::new();
+        let mut shutdown_sent = false;
         let mut last = 0;
         for e in evs {
             let t = e.time_us;
@@ -232,6 +233,7 @@ impl Env {
                     reason,
                     deadline_ms,
                 } => {
+                    shutdown_sent = true;
                     let detail = format!("SHUTDOWN ({reason}) → {name}, deadline {deadline_ms}");
                     let lane = self
                         .lanes
@@ -319,8 +321,11 @@ impl Env {
             );
             self.push(Some(pid), None, item);
         }
+        // A budget is drawn only when something was given one: a SIGTERM or a SHUTDOWN (not when
+        // every process had already exited, e.g. after a failed init).
         if let Some((start, reason, budget_ms)) = shutdown
             && budget_ms > 0
+            && (sigterm.is_some() || !terms.is_empty() || shutdown_sent)
         {
             // With internal extensions only, the runtime's budget runs from its SIGTERM; with
             // external ones, the whole shutdown's runs from its start (§4.4).

@@ -561,3 +561,19 @@ fn an_invoke_that_timed_out_or_failed_is_drawn_as_failed() {
     assert_eq!(items(&model, "platform", Kind::Invoke).len(), 1);
     assert_eq!(items(&model, "platform", Kind::InvokeFailed).len(), 2);
 }
+
+#[test]
+fn no_budget_is_drawn_when_nothing_was_signalled() {
+    let (events, lines) = lifecycle(vec![]);
+    let model = Model::build(&events, &lines);
+    assert_eq!(items(&model, "platform", Kind::Budget).len(), 1);
+    assert_eq!(items(&model, "platform", Kind::Deadline).len(), 1);
+    // The same spin-down with the runtime already gone (a failed init): no SIGTERM, no budget.
+    let gone: Vec<LifecycleEvent> = events
+        .into_iter()
+        .filter(|e| !matches!(e.kind, EventKind::Sigterm { .. }))
+        .collect();
+    let model = Model::build(&gone, &[]);
+    assert!(items(&model, "platform", Kind::Budget).is_empty());
+    assert!(items(&model, "platform", Kind::Deadline).is_empty());
+}
