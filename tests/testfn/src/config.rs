@@ -28,6 +28,8 @@ pub(crate) enum SigtermMode {
     Handle,
     /// Print and keep running.
     Ignore,
+    /// Print and abort at once (a crash during shutdown).
+    Crash,
 }
 
 /// Everything read from the environment at start.
@@ -39,6 +41,8 @@ pub(crate) struct Config {
     pub(crate) init: InitMode,
     /// `TESTFN_INIT_FAIL_ONCE`: marker file; init fails while it does not exist.
     pub(crate) init_fail_once: Option<PathBuf>,
+    /// `TESTFN_INIT_FAIL_ONCE_MODE`: how that one init fails (`error`, `crash` or `hang`).
+    pub(crate) init_fail_once_mode: InitMode,
     /// `TESTFN_EXTENSION`: name of the internal extension to register.
     pub(crate) extension: Option<String>,
     /// `TESTFN_SIGTERM`.
@@ -80,9 +84,10 @@ impl Config {
             None | Some("default") => SigtermMode::Default,
             Some("handle") => SigtermMode::Handle,
             Some("ignore") => SigtermMode::Ignore,
+            Some("crash") => SigtermMode::Crash,
             Some(other) => {
                 return Err(format!(
-                    "TESTFN_SIGTERM={other:?}: expected default, handle or ignore"
+                    "TESTFN_SIGTERM={other:?}: expected default, handle, ignore or crash"
                 ));
             }
         };
@@ -95,8 +100,20 @@ impl Config {
             ),
         };
 
+        let init_fail_once_mode = match get("TESTFN_INIT_FAIL_ONCE_MODE").as_deref() {
+            None | Some("error") => InitMode::Error,
+            Some("crash") => InitMode::Crash,
+            Some("hang") => InitMode::Hang,
+            Some(other) => {
+                return Err(format!(
+                    "TESTFN_INIT_FAIL_ONCE_MODE={other:?}: expected error, crash or hang"
+                ));
+            }
+        };
+
         Ok(Config {
             runtime_api,
+            init_fail_once_mode,
             init,
             init_fail_once: get("TESTFN_INIT_FAIL_ONCE").map(PathBuf::from),
             extension: get("TESTFN_EXTENSION"),
@@ -140,8 +157,10 @@ mod tests {
             ("TESTFN_EXTENSION", "probe"),
             ("TESTFN_SIGTERM", "handle"),
             ("TESTFN_CLEANUP_MS", "40"),
+            ("TESTFN_INIT_FAIL_ONCE_MODE", "hang"),
         ])
         .expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Hang);
         assert_eq!(c.runtime_api, "localhost:1234");
         assert_eq!(c.init, InitMode::Sleep(Duration::from_millis(250)));
         assert_eq!(
@@ -153,6 +172,18 @@ mod tests {
             (c.sigterm, c.cleanup),
             (SigtermMode::Handle, Duration::from_millis(40))
         );
+    }
+
+    #[test]
+    fn fault_knobs() {
+        let base = ("AWS_LAMBDA_RUNTIME_API", "h:1");
+        let c = parse(&[base]).expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Error);
+        let c = parse(&[base, ("TESTFN_SIGTERM", "crash")]).expect("config");
+        assert_eq!(c.sigterm, SigtermMode::Crash);
+        let c = parse(&[base, ("TESTFN_INIT_FAIL_ONCE_MODE", "crash")]).expect("config");
+        assert_eq!(c.init_fail_once_mode, InitMode::Crash);
+        assert!(parse(&[base, ("TESTFN_INIT_FAIL_ONCE_MODE", "sleep:1")]).is_err());
     }
 
     #[test]

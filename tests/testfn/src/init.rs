@@ -30,7 +30,7 @@ pub(crate) fn run(cfg: &Config, api: &mut Conn, resp: &mut Response) {
     if let Some(marker) = &cfg.init_fail_once {
         // `create_new` makes "does it exist? then create it" one atomic step.
         match OpenOptions::new().write(true).create_new(true).open(marker) {
-            Ok(_) => mode = InitMode::Error,
+            Ok(_) => mode = cfg.init_fail_once_mode,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => fatal(2, format_args!("cannot create {}: {e}", marker.display())),
         }

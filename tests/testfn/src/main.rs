@@ -16,6 +16,7 @@
 //! | `TESTFN_SIGTERM` | `default` (default) | no handler: SIGTERM kills the process |
 //! | | `handle` | prints `SIGTERM received`, sleeps `TESTFN_CLEANUP_MS`, prints `cleanup done`, exits 0 |
 //! | | `ignore` | prints `SIGTERM received (ignored)` and keeps running |
+//! | | `crash` | prints `SIGTERM received (crashing)` and aborts |
 //! | `TESTFN_CLEANUP_MS` | ms, default 0 | cleanup time of `handle` |
 //! | `TESTFN_EXTENSION` | name | registers an internal extension (`{"events":[]}`), prints `registered extension <name> id=<id>`, then a thread parks in `/extension/event/next` on its own connection and prints each event as `extension event: <body>` |
 //! | `TESTFN_INIT` | `ok` (default) | init succeeds |
@@ -23,7 +24,8 @@
 //! | | `crash` | exits 3 |
 //! | | `hang` | sleeps forever |
 //! | | `sleep:MS` | sleeps MS, then succeeds |
-//! | `TESTFN_INIT_FAIL_ONCE` | file path | file absent: creates it and behaves as `error`; present: `TESTFN_INIT` applies |
+//! | `TESTFN_INIT_FAIL_ONCE` | file path | file absent: creates it and behaves as `TESTFN_INIT_FAIL_ONCE_MODE`; present: `TESTFN_INIT` applies |
+//! | `TESTFN_INIT_FAIL_ONCE_MODE` | `error` (default), `crash`, `hang` | how that one init fails |
 //!
 //! Order: print `start pid=<pid>`, read the configuration (bad value: exit 2), install the SIGTERM
 //! behaviour, register the extension, apply the init mode, print `init done`, enter the loop.
@@ -48,6 +50,7 @@
 //! | `"error": "msg"` | POSTs `/error` (`Function.TestError`, `{"errorType":"Function.TestError","errorMessage":"msg"}`) |
 //! | `"response_bytes": N` | response of exactly N bytes: `"aaa…"` (N ≥ 2), `0` (N = 1), empty (N = 0) |
 //! | `"headers": true` | response: every `Lambda-Runtime-*` header of `/next` (lower-case), `_X_AMZN_TRACE_ID` (this invoke's trace id or null), `env` (the platform variables, null when unset), `cwd`, `pid` |
+//! | `"fault": "flood"` / `"orphans"` | see [`faults::invoke`]: a stdout flood with invalid UTF-8, or children that outlive us (one in its own session); nothing else in the payload applies |
 //! | `"respond_twice": true` | response `{"first":true}`, then a second response `{"second":true}` for the same id, printing `second response status=<code> body=<body>` |
 //!
 //! Keys combine, in this order: `log`, `stderr`, `alloc_mb`, `spawn_child`, `sleep_ms`, `crash`,
@@ -56,17 +59,22 @@
 //! then the second response of `respond_twice` (also after an `error`). Any answer other than 202
 //! to the completion prints `response status=<code> body=<body>` (`error status=…` for `/error`).
 //!
+//! With `TESTFN_ROLE=extension` the process is an external extension instead
+//! ([`faults::extension`]).
+//!
 //! # Modules
 //!
 //! - [`config`]: the knobs, read through a lookup function.
 //! - [`signals`]: SIGTERM behaviour.
 //! - [`init`]: extension registration and the init modes.
 //! - [`modes`]: per-invoke behaviour: echo or script; [`actions`]: the script's actions.
+//! - [`faults`]: the fault suite's modes, and the external-extension role.
 //! - [`http`], [`response`]: the HTTP/1.1 client and its response parser.
 //! - [`mod@say`]: the `[testfn]` output lines.
 
 mod actions;
 mod config;
+mod faults;
 mod http;
 mod init;
 mod modes;
@@ -80,6 +88,9 @@ use crate::response::Response;
 use crate::say::{fatal, lost, say};
 
 fn main() {
+    if std::env::var("TESTFN_ROLE").is_ok_and(|r| r == "extension") {
+        faults::extension();
+    }
     say!("start pid={}", std::process::id());
     let cfg = Config::from_lookup(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| fatal(2, format_args!("bad configuration: {e}")));

@@ -21,7 +21,8 @@ use std::thread;
 use std::time::Duration;
 
 /// Every key that turns a payload into a script.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
+    "fault",
     "stream",
     "log",
     "stderr",
@@ -83,6 +84,10 @@ fn run(
     reply: &mut Response,
 ) -> io::Result<()> {
     let flag = |key: &str| s.get(key) == Some(&Value::Bool(true));
+    if s.contains_key("fault") {
+        let body = crate::faults::invoke(s);
+        return respond(api, id, &body, reply);
+    }
 
     if let Some(v) = s.get("log") {
         say!("log: {}", text(v));

@@ -26,6 +26,10 @@ pub(crate) fn install(mode: SigtermMode, cleanup: Duration) -> io::Result<()> {
                     say!("SIGTERM received (ignored)");
                     continue;
                 }
+                if mode == SigtermMode::Crash {
+                    say!("SIGTERM received (crashing)");
+                    std::process::abort();
+                }
                 say!("SIGTERM received");
                 thread::sleep(cleanup);
                 say!("cleanup done");

@@ -13,6 +13,7 @@ mod emulator;
 mod examples;
 mod extension_client;
 mod extensions;
+mod faults;
 mod oracle;
 mod peers;
 mod placement;

@@ -390,3 +390,94 @@ pub fn report_line(s: &Serve) -> Option<String> {
     });
     line
 }
+
+/// Like [`http`], but `None` instead of a panic when the connection breaks or no answer comes
+/// within `timeout` (a killed server, a closed connection).
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Option<Answer> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(timeout)).ok();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    raw.windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse_answer(&raw))
+}
+
+/// Parses a raw HTTP/1.1 answer (head and body) read off a socket.
+pub fn parse_raw_answer(raw: &[u8]) -> Option<Answer> {
+    raw.windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse_answer(raw))
+}
+
+/// Every pid a lifecycle event names as started (`process_start`), with its environment id.
+pub fn started_pids(events: &[serde_json::Value]) -> Vec<(u64, u32)> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "process_start")
+        .filter_map(|e| Some((e["env"].as_u64()?, u32::try_from(e["pid"].as_u64()?).ok()?)))
+        .collect()
+}
+
+/// Which of `pids` are still alive after waiting up to `timeout` for them all to go.
+pub fn survivors(pids: &[u32], timeout: Duration) -> Vec<u32> {
+    poll_until(timeout, || pids.iter().all(|&p| !alive(p)));
+    pids.iter().copied().filter(|&p| alive(p)).collect()
+}
+
+/// Pids the fixture printed as `orphan pid=N` / `setsid pid=N`.
+pub fn printed_pids(stdout: &str) -> Vec<u32> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let rest = l
+                .split_once("orphan pid=")
+                .or_else(|| l.split_once("setsid pid="))?
+                .1;
+            rest.trim().parse().ok()
+        })
+        .collect()
+}
+
+/// A marker file path in a fresh directory (for the fixture's once-only modes).
+pub fn once(tag: &str) -> String {
+    temp_dir(tag).join("once").display().to_string()
+}
+
+/// A layer whose `extensions/NAME` runs the fixture as an external extension in `mode`, once.
+pub fn extension_layer(tag: &str, name: &str, mode: &str) -> String {
+    let dir = temp_dir(tag);
+    let ext = dir.join("extensions");
+    std::fs::create_dir_all(&ext).expect("mkdir");
+    let script = format!(
+        "#!/bin/sh\nTESTFN_ROLE=extension TESTFN_EXT_NAME={name} TESTFN_EXT_MODE={mode} \
+         TESTFN_EXT_ONCE={} exec {}\n",
+        dir.join("once").display(),
+        testfn_bin().display()
+    );
+    write_executable(&ext.join(name), &script);
+    dir.display().to_string()
+}
+
+pub fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}

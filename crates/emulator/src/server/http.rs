@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -10,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -32,12 +33,51 @@ pub(crate) enum OnStop {
     Drain,
 }
 
+/// How long the Invoke API waits for a request's headers, counted from when the connection is
+/// ready for the next request (so it also bounds a keep-alive connection's idle time). Without
+/// it a caller that sends its headers one byte a minute (slowloris) holds a connection and a
+/// task forever.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves HTTP/1.1 keep-alive connections on `listener` until `token` is cancelled.
+///
+/// The Invoke API (`OnStop::Drain`) faces any caller and gets [`HEADER_READ_TIMEOUT`]. An
+/// environment's Runtime API (`OnStop::Close`) gets none: only the environment's own processes
+/// reach it, and a runtime may keep its connection idle through a whole handler (up to the
+/// function timeout) or frozen between invokes; closing it would turn its next `/response`
+/// into a connection error that Lambda never causes.
 pub(crate) async fn serve<F, Fut>(
     listener: TcpListener,
     token: CancellationToken,
     tasks: TaskTracker,
     on_stop: OnStop,
+    handler: F,
+) where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    let header_read_timeout = match on_stop {
+        OnStop::Drain => Some(HEADER_READ_TIMEOUT),
+        OnStop::Close => None,
+    };
+    serve_with(
+        listener,
+        token,
+        tasks,
+        on_stop,
+        header_read_timeout,
+        handler,
+    )
+    .await;
+}
+
+/// [`serve`] with an explicit header-read timeout (`None`: wait forever).
+pub(crate) async fn serve_with<F, Fut>(
+    listener: TcpListener,
+    token: CancellationToken,
+    tasks: TaskTracker,
+    on_stop: OnStop,
+    header_read_timeout: Option<Duration>,
     handler: F,
 ) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -49,7 +89,7 @@ pub(crate) async fn serve<F, Fut>(
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             },
@@ -64,9 +104,13 @@ pub(crate) async fn serve<F, Fut>(
                 let fut = handler(req);
                 async move { Ok::<_, Infallible>(fut.await) }
             });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
+            let mut builder = http1::Builder::new();
+            builder.keep_alive(true);
+            if let Some(limit) = header_read_timeout {
+                // The timeout needs hyper's timer; hyper closes the connection when it fires.
+                builder.timer(TokioTimer::new()).header_read_timeout(limit);
+            }
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => return,
@@ -203,4 +247,94 @@ pub(crate) fn not_found() -> Response<Body> {
 /// 405 for a known path with the wrong method.
 pub(crate) fn method_not_allowed() -> Response<Body> {
     error(405, "MethodNotAllowed", "Method not allowed")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::sync::CancellationToken;
+
+    use super::{OnStop, accepted, serve_with};
+
+    /// A server with `timeout` that answers every request with 202; its address.
+    async fn server(timeout: Option<Duration>, token: &CancellationToken) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let token = token.clone();
+        tokio::spawn(serve_with(
+            listener,
+            token,
+            tokio_util::task::TaskTracker::new(),
+            OnStop::Drain,
+            timeout,
+            |_req| async { accepted() },
+        ));
+        addr
+    }
+
+    /// Reads until the server closes the connection (or `limit` passes); what it read.
+    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(limit, stream.read_to_end(&mut out)).await;
+        match read {
+            Ok(Ok(_)) => Some(out),
+            // A reset is a close too.
+            Ok(Err(_)) => Some(out),
+            Err(_) => None,
+        }
+    }
+
+    const REQUEST: &[u8] = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}";
+
+    #[tokio::test]
+    async fn silent_and_slow_header_senders_are_cut_off() {
+        let token = CancellationToken::new();
+        let addr = server(Some(Duration::from_millis(200)), &token).await;
+        // Nothing at all.
+        let mut silent = TcpStream::connect(addr).await.expect("connect");
+        // Half a request line, then nothing.
+        let mut slow = TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"POST /x HTTP/1.1\r\nhost:")
+            .await
+            .expect("write");
+        let start = Instant::now();
+        for s in [&mut silent, &mut slow] {
+            let got = read_until_closed(s, Duration::from_secs(10)).await;
+            assert!(got.is_some(), "connection still open after 10 s");
+        }
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        token.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_prompt_keep_alive_client_is_served() {
+        let token = CancellationToken::new();
+        let addr = server(Some(Duration::from_millis(500)), &token).await;
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        // Three requests on one connection, each well within the limit.
+        for _ in 0..3 {
+            s.write_all(REQUEST).await.expect("write");
+            let mut buf = [0u8; 512];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .expect("answered in time")
+                .expect("read");
+            assert!(buf[..n].starts_with(b"HTTP/1.1 202"), "{:?}", &buf[..n]);
+        }
+        token.cancel();
+    }
+
+    /// Negative control: without the timeout the silent connection stays open.
+    #[tokio::test]
+    async fn without_a_timeout_a_silent_connection_stays_open() {
+        let token = CancellationToken::new();
+        let addr = server(None, &token).await;
+        let mut silent = TcpStream::connect(addr).await.expect("connect");
+        let got = read_until_closed(&mut silent, Duration::from_millis(600)).await;
+        assert!(got.is_none(), "closed without a timeout");
+        token.cancel();
+    }
 }
