@@ -1,6 +1,7 @@
 //! `grace check`: runs a function through a full lifecycle under the emulator (cold start, N
 //! invokes, freeze, spin-down; with `--reset`, also a timeout reset) and tells whether it really
-//! shuts down well, with reasons and advice; `--json` for machines, `--timeline` for a picture.
+//! shuts down well, with reasons and advice; `--json` for machines, `--timeline` for a picture,
+//! `--trace` for Perfetto.
 //! The check itself is [`grace_harness::check`]; this module parses options and prints.
 
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use crate::function::{FunctionArgs, parse_duration};
   grace check target/lambda/my-fn
   grace check --name py --dir app --execution-env AWS_Lambda_python3.12 --handler app.handler \\
       --layer ./enabler-layer -- python -m awslambdaric app.handler
-  grace check ./bootstrap --reset --json --timeline lifecycle.svg
+  grace check ./bootstrap --reset --json --timeline lifecycle.svg --trace lifecycle.json
 
 Exit code: 0 when every check passes (or is skipped); 1 when one fails or warns (a warning is a
 risk, or a graceful shutdown the check could not confirm).")]
@@ -45,6 +46,9 @@ pub(crate) struct Args {
     /// Write the lifecycle timeline as SVG.
     #[arg(long, value_name = "OUT.svg")]
     pub(crate) timeline: Option<PathBuf>,
+    /// Write the lifecycle as Chrome trace-event JSON (open it in https://ui.perfetto.dev).
+    #[arg(long, value_name = "OUT.json")]
+    pub(crate) trace: Option<PathBuf>,
     /// With several functions (a template), check only this one.
     #[arg(long, value_name = "NAME")]
     pub(crate) only: Option<String>,
@@ -93,12 +97,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(path, report.timeline_svg())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.trace {
+        std::fs::write(path, report.trace_json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("\n{report}");
         if let Some(path) = &args.timeline {
             println!("timeline: {}", path.display());
+        }
+        if let Some(path) = &args.trace {
+            println!(
+                "trace: {} (open it in https://ui.perfetto.dev)",
+                path.display()
+            );
         }
     }
     Ok(if report.passed() {

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use grace_emulator::events::{EventKind, LifecycleEvent, Role};
 use grace_emulator::logs::{LogLine, LogSource};
+use grace_emulator::timeline::{self, OutputLine, is_report_line};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 
 use crate::function::parse_duration;
@@ -24,7 +25,8 @@ pub(crate) struct Args {
     #[arg(long, default_value = "300ms", value_parser = parse_duration)]
     pub(crate) idle: Duration,
     /// Where to write the lifecycle timeline (SVG); default: grace-demo-timeline.svg in the
-    /// system's temporary directory.
+    /// system's temporary directory. The same lifecycle as Chrome trace-event JSON goes next
+    /// to it (`.trace.json`).
     #[arg(long, value_name = "OUT.svg")]
     pub(crate) timeline: Option<std::path::PathBuf>,
 }
@@ -178,12 +180,36 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let path = args
         .timeline
         .unwrap_or_else(|| std::env::temp_dir().join("grace-demo-timeline.svg"));
-    let svg = grace_emulator::timeline::svg(&events, "grace demo", Some((&verdict.text, pass)));
-    std::fs::write(&path, svg)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let reports: Vec<OutputLine> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Log {
+                time_us,
+                env,
+                text,
+                platform: false,
+            } if is_report_line(text) => Some(OutputLine {
+                time_us: *time_us,
+                env: *env,
+                text: text.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let svg = timeline::svg(&events, &reports, "grace demo", Some((&verdict.text, pass)));
+    let trace_path = path.with_extension("trace.json");
+    let trace = timeline::trace_json(&events, &reports, "grace demo");
+    for (path, text) in [(&path, svg), (&trace_path, trace)] {
+        std::fs::write(path, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     println!(
         "\nTimeline picture: {} (open it in a browser)",
         path.display()
+    );
+    println!(
+        "The same as a trace: {} (open it in https://ui.perfetto.dev to zoom)",
+        trace_path.display()
     );
     println!(
         "\nNext: `grace serve PATH` runs your own function the same way (see `grace serve --help`)."

@@ -1,6 +1,7 @@
 //! `grace check`: it passes functions that shut down well, and fails, each with the right
 //! reason, those that do not (no extension, SIGTERM ignored, a TCP connection left open, output
-//! that only arrives at shutdown). The timeline it draws renders in Chromium.
+//! that only arrives at shutdown). The timeline it draws renders in Chromium; the trace it writes
+//! is trace-event JSON.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -334,15 +335,18 @@ fn chromium() -> &'static str {
 }
 
 #[test]
-fn the_timeline_renders_in_chromium() {
+fn the_timeline_and_the_trace_are_written_and_the_timeline_renders_in_chromium() {
     let dir = temp_dir("timeline");
     let svg = dir.join("timeline.svg");
+    let trace = dir.join("trace.json");
     let hello = workspace_bin("hello");
     let out = Command::new(grace_bin())
         .args([
             "check",
             "--timeline",
             svg.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
             "--name",
             "hello",
             "--",
@@ -355,6 +359,31 @@ fn the_timeline_renders_in_chromium() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The trace: Chrome trace-event JSON, every event loadable, hello's hooks as spans.
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    for e in events {
+        assert!(matches!(e["ph"].as_str(), Some("X" | "i" | "M")), "{e}");
+        for key in ["ts", "pid", "tid"] {
+            assert!(e[key].is_u64(), "{key} in {e}");
+        }
+        if e["ph"] == "X" {
+            assert!(e["dur"].is_u64(), "{e}");
+        }
+    }
+    let hooks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "hook")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(
+        hooks.iter().any(|h| h.starts_with("close-database ")),
+        "{hooks:?}"
+    );
+    assert!(events.iter().any(|e| e["cat"] == "sigterm"));
+    // The picture names the same hooks.
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.contains(">close-database "), "{picture}");
     let png = dir.join("shot.png");
     let shot = Command::new(chromium())
         .args([
@@ -370,7 +399,7 @@ fn the_timeline_renders_in_chromium() {
         ])
         .arg(format!("--user-data-dir={}", dir.join("profile").display()))
         .arg(format!("--screenshot={}", png.display()))
-        .arg("--window-size=1100,300")
+        .arg("--window-size=1400,400")
         .arg(format!("file://{}", svg.display()))
         .output()
         .unwrap();
@@ -391,11 +420,15 @@ fn the_timeline_renders_in_chromium() {
             .filter(|p| p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2])
             .count()
     };
-    // The drawing, not a blank page: the init bar, invoke bars, and the SIGTERM marker.
-    assert!(count([0xa5, 0xb4, 0xfc]) > 50, "init bar (#a5b4fc) missing");
+    // The drawing, not a blank page: the init bar, invoke bars, hooks, the SIGTERM marker.
+    assert!(count([0x81, 0x8c, 0xf8]) > 50, "init bar (#818cf8) missing");
     assert!(
-        count([0x86, 0xef, 0xac]) > 10,
-        "invoke bars (#86efac) missing"
+        count([0x22, 0xc5, 0x5e]) > 10,
+        "invoke bars (#22c55e) missing"
+    );
+    assert!(
+        count([0xa8, 0x55, 0xf7]) > 50,
+        "hook bars (#a855f7) missing"
     );
     assert!(
         count([0xea, 0x58, 0x0c]) > 10,

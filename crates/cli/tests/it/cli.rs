@@ -54,11 +54,13 @@ fn demo_shows_the_whole_lifecycle_and_a_clean_verdict() {
         .nth(1)
         .and_then(|t| t.split(' ').next())
         .unwrap();
-    assert!(
-        std::fs::read_to_string(svg)
-            .unwrap()
-            .contains("class=\"invoke\"")
-    );
+    let picture = std::fs::read_to_string(svg).unwrap();
+    assert!(picture.contains("class=\"invoke\""));
+    assert!(picture.contains(">close-database-pool "), "{picture}");
+    // And the same lifecycle as a trace, next to it.
+    let trace = std::path::Path::new(svg).with_extension("trace.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(trace).unwrap()).unwrap();
+    assert!(doc["traceEvents"].as_array().unwrap().len() > 10);
 }
 
 fn grace(args: &[&str]) -> (bool, String) {

@@ -687,3 +687,38 @@ fn callers_that_hang_up_lose_no_environment() {
     assert_eq!(a.status, 200, "{}", a.text());
     assert_ne!(pid_of(&a), first, "a fresh environment after the reset");
 }
+
+#[test]
+fn the_control_endpoint_serves_the_timeline_and_the_trace() {
+    let s = Serve::testfn(
+        "traced",
+        &[],
+        &["TESTFN_EXTENSION=noop", "TESTFN_SIGTERM=handle"],
+    );
+    let trace = |s: &Serve| {
+        let a = s.request("GET", "/grace/v1/trace.json", &[], b"");
+        assert_eq!(a.status, 200, "{}", a.text());
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        a.json()["traceEvents"].as_array().cloned().unwrap()
+    };
+    // Negative control: nothing has run yet, so there is nothing to trace.
+    assert!(trace(&s).is_empty());
+    s.invoke("traced", "{}");
+    s.spin_down(None);
+    assert!(poll_until(Duration::from_secs(5), || {
+        s.event_types(None).contains(&"shutdown_done".to_owned())
+    }));
+    let events = trace(&s);
+    for e in &events {
+        assert!(matches!(e["ph"].as_str(), Some("X" | "i" | "M")), "{e}");
+        assert!(
+            e["ts"].is_u64() && e["pid"].is_u64() && e["tid"].is_u64(),
+            "{e}"
+        );
+    }
+    let has = |cat: &str| events.iter().any(|e| e["cat"] == cat);
+    assert!(has("init") && has("invoke") && has("sigterm") && has("exit"));
+    let svg = s.request("GET", "/grace/v1/timeline.svg", &[], b"");
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(svg.text().contains("class=\"sigterm\""));
+}

@@ -64,8 +64,14 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
             serde_json::to_vec(&emulator.environments().await).unwrap_or_default(),
         ),
         (&Method::GET, "/grace/v1/timeline.svg") => {
-            let svg =
-                crate::timeline::svg(&emulator.events(0), "grace serve: lifecycle timeline", None);
+            // The emulator keeps events, not output, so hooks are not drawn here (`grace check
+            // --timeline` draws them).
+            let svg = crate::timeline::svg(
+                &emulator.events(0),
+                &[],
+                "grace serve: lifecycle timeline",
+                None,
+            );
             let mut res = http::json(200, svg);
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -73,11 +79,18 @@ async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
             );
             res
         }
+        (&Method::GET, "/grace/v1/trace.json") => http::json(
+            200,
+            crate::timeline::trace_json(&emulator.events(0), &[], "grace serve"),
+        ),
         (&Method::GET, "/grace/v1/timeline") => {
             let page = concat!(
                 "<!doctype html><html><head><meta charset=\"utf-8\"><title>grace timeline</title>",
                 "<meta http-equiv=\"refresh\" content=\"2\"></head><body style=\"margin:0\">",
-                "<img src=\"/grace/v1/timeline.svg\" alt=\"lifecycle timeline\"></body></html>"
+                "<img src=\"/grace/v1/timeline.svg\" alt=\"lifecycle timeline\">",
+                "<p style=\"font-family:sans-serif;margin:8px 12px\"><a href=\"/grace/v1/trace.json\" ",
+                "download=\"grace-trace.json\">trace.json</a>: the same, for https://ui.perfetto.dev</p>",
+                "</body></html>"
             );
             let mut res = http::json(200, page);
             res.headers_mut().insert(

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
 use grace_emulator::logs::{LogLine, LogSink, LogSource};
+use grace_emulator::timeline::{OutputLine, is_report_line};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 use serde::Serialize;
 
@@ -123,6 +124,9 @@ pub struct Report {
     /// The lifecycle events of the run (init, invokes, freeze, SIGTERM, SHUTDOWN, exits…).
     #[serde(skip)]
     pub events: Vec<LifecycleEvent>,
+    /// The runtime's `lambda-grace` report lines (its shutdown hooks), for the timeline.
+    #[serde(skip)]
+    pub report_lines: Vec<OutputLine>,
 }
 
 impl Report {
@@ -141,6 +145,7 @@ impl Report {
             verdicts,
             invokes,
             events,
+            report_lines: Vec::new(),
         }
     }
 
@@ -189,8 +194,18 @@ impl Report {
     pub fn timeline_svg(&self) -> String {
         grace_emulator::timeline::svg(
             &self.events,
+            &self.report_lines,
             &format!("grace check: {}", self.function),
             Some((&self.summary(), self.pass)),
+        )
+    }
+
+    /// The lifecycle as Chrome trace-event JSON, for Perfetto or `chrome://tracing`.
+    pub fn trace_json(&self) -> String {
+        grace_emulator::timeline::trace_json(
+            &self.events,
+            &self.report_lines,
+            &format!("grace check: {}", self.function),
         )
     }
 }
@@ -269,7 +284,18 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     let events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
     let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
     let verdicts = analyse(&events, &lines, &answers, options.reset, &lambda);
-    Ok(Report::new(name, verdicts, answers, events))
+    let mut report = Report::new(name, verdicts, answers, events);
+    // The runtime's shutdown report lines, for the hooks on the timeline.
+    report.report_lines = lines
+        .iter()
+        .filter(|l| l.function_output && is_report_line(&l.text))
+        .map(|l| OutputLine {
+            time_us: l.time_us,
+            env: l.env,
+            text: l.text.clone(),
+        })
+        .collect();
+    Ok(report)
 }
 
 /// The lifecycle: a cold invoke and the warm ones, idle, spin-down, and the optional reset.
