@@ -132,7 +132,8 @@ impl InvokeOutput {
 
     /// An Invoke API refusal: `(status, code)` and a message.
     pub fn from_error(error: (u16, &'static str), message: &str) -> Self {
-        Self::service_error(String::new(), error, message)
+        // Every answer of the service carries a request id, refusals too.
+        Self::service_error(crate::ids::uuid().to_string(), error, message)
     }
 
     fn empty(status: u16, request_id: String) -> Self {
@@ -353,12 +354,34 @@ impl Emulator {
         all
     }
 
+    /// The pool a function name names: `NAME[:QUALIFIER]`, `ACCOUNT:function:NAME[:QUALIFIER]`
+    /// or `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`. Only `$LATEST` is served
+    /// (the only version there is), and an ARN must name this region and account.
     fn resolve(&self, name: &str) -> Option<Arc<Pool>> {
-        // `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, `ACCOUNT:function:NAME`,
-        // or `NAME[:QUALIFIER]`.
-        let name = name.rsplit_once("function:").map_or(name, |(_, n)| n);
-        let name = name.split_once(':').map_or(name, |(n, _)| n);
-        self.inner.pools.get(name).cloned()
+        let (prefix, rest) = match name.rsplit_once("function:") {
+            Some((prefix, rest)) => (Some(prefix), rest),
+            None => (None, name),
+        };
+        let (function, qualifier) = match rest.split_once(':') {
+            Some((f, q)) => (f, Some(q)),
+            None => (rest, None),
+        };
+        if qualifier.is_some_and(|q| q != "$LATEST") {
+            return None;
+        }
+        let pool = self.inner.pools.get(function)?;
+        let cfg = &pool.cfg;
+        let matches = match prefix.map(|p| p.trim_end_matches(':').split(':').collect::<Vec<_>>()) {
+            None => true,
+            Some(parts) => match parts.as_slice() {
+                [account] => *account == cfg.account_id,
+                ["arn", "aws", "lambda", region, account] => {
+                    *region == cfg.region && *account == cfg.account_id
+                }
+                _ => false,
+            },
+        };
+        matches.then(|| Arc::clone(pool))
     }
 
     /// Runs one invoke as the Invoke API does, whatever its type.

@@ -332,7 +332,6 @@ fn every_way_of_answering_an_invocation_gets_its_defined_result() {
 /// the environment keeps the dead waiter: the retry gets 403 `InvalidStateTransition` ("Ready
 /// to Ready"), the next event goes to the dropped request, and the invoke times out.
 #[test]
-#[ignore = "core bug: a /next dropped by the client while parked swallows the next event; a retried /next gets 403"]
 fn a_retried_next_gets_the_event() {
     let dir = std::env::temp_dir().join(format!("grace-retried-next-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -60,7 +60,6 @@ fn spellings_of_f_at_latest_are_invoked_and_bad_query_qualifiers_refused() {
 }
 
 #[test]
-#[ignore = "core bug: a qualifier or foreign ARN in the path is ignored (`f:prod` invokes $LATEST)"]
 fn a_qualifier_in_the_path_is_checked_like_the_query() {
     let h = Harness::start(|_| {});
     for name in [
@@ -80,7 +79,6 @@ fn a_qualifier_in_the_path_is_checked_like_the_query() {
 }
 
 #[test]
-#[ignore = "core bug: refusals made before an invoke starts (bad type, qualifier, size) carry an empty X-Amzn-RequestId"]
 fn every_refusal_carries_a_request_id() {
     let h = Harness::start(|_| {});
     let bad_type = request(

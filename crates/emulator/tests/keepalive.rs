@@ -237,7 +237,6 @@ fn refused_requests_never_desynchronise_a_keep_alive_connection() {
 /// `connection: close`, then closes the connection, so the client's next request on it fails
 /// (RFC 9112 §9.6: a server that closes after a response should say `close` in it).
 #[test]
-#[ignore = "core bug: a refusal that leaves the request body unread closes the keep-alive connection without `connection: close`"]
 fn a_refusal_with_an_unread_body_announces_the_close() {
     let h = Harness::start(|_| {});
     // Negative control first: a small content-length body is drained and the connection reused.

@@ -64,6 +64,18 @@ fn model(method: &str, path: &str) -> (u16, Option<&'static str>) {
         | ("PUT", "/2022-07-01/telemetry")
         | ("PUT", "/2020-08-15/logs") => (403, None),
         ("GET", "/ping") => (200, None),
+        // A known route with another method.
+        (
+            _,
+            "/2018-06-01/runtime/init/error"
+            | "/2020-01-01/extension/register"
+            | "/2020-01-01/extension/event/next"
+            | "/2020-01-01/extension/init/error"
+            | "/2020-01-01/extension/exit/error"
+            | "/2022-07-01/telemetry"
+            | "/2020-08-15/logs"
+            | "/ping",
+        ) => (405, Some("MethodNotAllowed")),
         _ => (404, Some("NotFound")),
     }
 }
@@ -254,7 +266,6 @@ fn a_strangers_requests_get_lambdas_answers_and_change_nothing() {
 /// RAPID's router answers 405 for a known route with the wrong method, as this listener does for
 /// `/next` and the invocation paths; the other routes answer 404 `NotFound`.
 #[test]
-#[ignore = "core bug: a known Extensions/Telemetry/init-error route with the wrong method answers 404, not 405"]
 fn known_routes_with_the_wrong_method_are_405() {
     let h = Harness::start(|_| {});
     h.assert_normal_invoke(0);

@@ -158,6 +158,21 @@ impl Driver {
                 finished
             }
             Msg::Next(reply) => {
+                // The runtime's earlier /next was given up by its client (the connection
+                // dropped): this one takes its place, and gets the event that went nowhere.
+                let abandoned = self.parked_next.as_ref().is_some_and(|tx| tx.is_closed());
+                if abandoned || self.pending_next.is_some() {
+                    let (tx, rx) = oneshot::channel();
+                    match self.pending_next.take() {
+                        Some(event) => {
+                            let _ = tx.send(event);
+                            self.parked_next = None;
+                        }
+                        None => self.parked_next = Some(tx),
+                    }
+                    let _ = reply.send(Ok(rx));
+                    return false;
+                }
                 let (answer, finished) = self.feed(Input::RuntimeNext);
                 let answer = answer.unwrap_or(Ok(Answer::Done)).map(|_| {
                     let (tx, rx) = oneshot::channel();
@@ -307,13 +322,14 @@ impl Driver {
                 }
             }
             Effect::Next(event) => {
-                if let Some(tx) = self.parked_next.take() {
-                    // If the runtime's connection is gone the process is exiting; its exit is
-                    // reported like any crash.
-                    let _ = tx.send(event);
-                } else {
-                    self.pending_next = Some(event);
-                }
+                // Kept for the runtime's next /next when nobody is parked, or when the parked
+                // call was given up (its client gone): a process that is exiting instead is
+                // reported like any crash.
+                let undelivered = match self.parked_next.take() {
+                    Some(tx) => tx.send(event).err(),
+                    None => Some(event),
+                };
+                self.pending_next = undelivered;
             }
             Effect::ToExtension { index, event } => {
                 self.grow_extensions(index);

@@ -100,9 +100,20 @@ pub(crate) async fn serve_with<F, Fut>(
         let handler = handler.clone();
         let token = token.clone();
         tasks.spawn(async move {
-            let service = service_fn(move |req| {
+            let service = service_fn(move |req: Request<Incoming>| {
+                // A refusal may leave a chunked body unread; hyper then cannot reuse the
+                // connection, so the answer says so rather than the connection just closing.
+                let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
                 let fut = handler(req);
-                async move { Ok::<_, Infallible>(fut.await) }
+                async move {
+                    let mut res = fut.await;
+                    if chunked && (res.status().is_client_error() || res.status().is_server_error())
+                    {
+                        res.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok::<_, Infallible>(res)
+                }
             });
             let mut builder = http1::Builder::new();
             builder.keep_alive(true);

@@ -63,6 +63,17 @@ async fn route(env: Env, req: Request<Incoming>) -> Response<Body> {
         (&Method::PUT, "/2022-07-01/telemetry") => subscribe(env, req, Api::Telemetry).await,
         (&Method::PUT, "/2020-08-15/logs") => subscribe(env, req, Api::Logs).await,
         (&Method::GET, "/ping") => http::json(200, Bytes::from_static(b"pong")),
+        (
+            _,
+            rt_api::INIT_ERROR_PATH
+            | ext_api::REGISTER_PATH
+            | ext_api::EVENT_NEXT_PATH
+            | ext_api::INIT_ERROR_PATH
+            | ext_api::EXIT_ERROR_PATH
+            | "/2022-07-01/telemetry"
+            | "/2020-08-15/logs"
+            | "/ping",
+        ) => http::method_not_allowed(),
         _ => http::not_found(),
     }
 }
