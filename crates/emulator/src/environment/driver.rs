@@ -47,6 +47,11 @@ pub(super) fn spawn(
         telemetry: Arc::clone(&telemetry),
         cfg: Arc::clone(&spec.cfg),
     };
+    let cgroup = spec
+        .cfg
+        .resource_model
+        .then(|| env_cgroup(spec.id, &spec.cfg))
+        .flatten();
     let extensions = vars::external_extensions(&spec.cfg.layers);
     let names = extensions.iter().map(|(n, _)| n.clone()).collect();
     let driver = Driver {
@@ -67,6 +72,8 @@ pub(super) fn spawn(
         telemetry,
         watchdog: spec.watchdog,
         cpus: spec.cpus,
+        cgroup,
+        frozen_by_cgroup: false,
         pool: spec.pool,
         tasks: spec.tasks.clone(),
         extension_paths: extensions,
@@ -106,6 +113,10 @@ struct Driver {
     telemetry: Arc<crate::telemetry::Hub>,
     watchdog: Arc<Watchdog>,
     cpus: Option<sys::CpuLease>,
+    /// The environment's cgroup, with the resource model on (`sys::cgroup`).
+    cgroup: Option<Arc<sys::EnvCgroup>>,
+    /// Frozen through the cgroup freezer (rather than SIGSTOP).
+    frozen_by_cgroup: bool,
     pool: mpsc::UnboundedSender<(EnvId, Notice)>,
     tasks: TaskTracker,
     extension_paths: Vec<(String, PathBuf)>,
@@ -142,6 +153,9 @@ impl Driver {
             };
         }
         self.telemetry.stop();
+        if let Some(cgroup) = self.cgroup.take() {
+            self.remove_cgroup(cgroup);
+        }
         self.closed.cancel();
         let _ = self.pool.send((self.id, Notice::Dead));
         self.dead.send_replace(true);
@@ -249,9 +263,7 @@ impl Driver {
     fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Input>) -> bool {
         match effect {
             Effect::Launch { role, name } => queue.push_back(self.launch(role, name)),
-            Effect::Signal { pid, signal } => {
-                sys::kill_group(pid, signal);
-            }
+            Effect::Signal { pid, signal } => self.signal(pid, signal),
             Effect::AwaitSettled { pid } => {
                 let tx = self.tx.clone();
                 self.tasks.spawn(async move {
@@ -370,7 +382,11 @@ impl Driver {
         };
         let pids = self.machine.pids();
         let memory = &mut self.memory;
-        let mut max_memory_mb = || memory.peak_kib(&pids).div_ceil(1024);
+        let cgroup = self.cgroup.as_deref();
+        let mut max_memory_mb = || match cgroup.and_then(sys::EnvCgroup::peak_bytes) {
+            Some(bytes) => bytes.div_ceil(1024 * 1024),
+            None => memory.peak_kib(&pids).div_ceil(1024),
+        };
         Outputs {
             cfg: &self.cfg,
             function: &self.function,
@@ -456,6 +472,14 @@ impl Driver {
         name: &str,
         spec: &ProcessSpec,
     ) -> std::io::Result<Pid> {
+        let wrapped;
+        let spec = match &self.cgroup {
+            Some(cgroup) => {
+                wrapped = cgroup.wrap(spec)?;
+                &wrapped
+            }
+            None => spec,
+        };
         let spawned = match &self.cpus {
             Some(cpus) => cpus.spawn_within(|| sys::spawn(spec))?,
             None => sys::spawn(spec)?,
@@ -468,14 +492,68 @@ impl Driver {
         self.tasks.spawn(output.pump(Arc::clone(&self.log)));
         let tx = self.tx.clone();
         let mut child = spawned.child;
+        let cgroup = self.cgroup.clone();
         self.tasks.spawn(async move {
             let exit = match child.wait().await {
                 Ok(status) => Exit::from_status(status),
                 Err(_) => Exit::Code(-1),
             };
+            // The kernel counts an out-of-memory kill as it sends the SIGKILL, so by the time
+            // the victim has been reaped the count shows it.
+            if exit == Exit::Signal(Signal::SIGKILL as i32)
+                && cgroup.is_some_and(|c| c.new_oom_kills() > 0)
+            {
+                let _ = tx.send(Msg::Input(Input::OutOfMemory, None));
+            }
             let _ = tx.send(Msg::Input(Input::Exited { pid, exit }, None));
         });
         Ok(pid)
+    }
+
+    /// Signals a process group; with a cgroup freezer, freezing and thawing go through it
+    /// instead (one freeze for the whole environment, as Lambda does, with no SIGSTOP a
+    /// process could see).
+    fn signal(&mut self, pid: Pid, signal: Signal) {
+        if let Some(cgroup) = self.cgroup.as_deref().filter(|c| c.has_freezer()) {
+            match signal {
+                Signal::SIGSTOP => {
+                    if !self.frozen_by_cgroup {
+                        match cgroup.freeze() {
+                            Ok(()) => self.frozen_by_cgroup = true,
+                            Err(e) => {
+                                tracing::warn!(env = self.id, error = %e, "cgroup freeze failed; using SIGSTOP");
+                                sys::kill_group(pid, signal);
+                            }
+                        }
+                    }
+                    return;
+                }
+                Signal::SIGCONT if self.frozen_by_cgroup => {
+                    if let Err(e) = cgroup.thaw() {
+                        tracing::warn!(env = self.id, error = %e, "cgroup thaw failed");
+                    }
+                    self.frozen_by_cgroup = false;
+                }
+                _ => {}
+            }
+        }
+        sys::kill_group(pid, signal);
+    }
+
+    /// The environment is dead: SIGKILL whatever of it is left however it detached (a `setsid`
+    /// grandchild), then remove its cgroup once the kernel has let the last process go.
+    fn remove_cgroup(&mut self, cgroup: Arc<sys::EnvCgroup>) {
+        let _ = cgroup.thaw();
+        let left = cgroup.kill_all();
+        if left > 0 {
+            tracing::debug!(env = self.id, left, "killed what outlived the environment");
+        }
+        self.tasks.spawn(async move {
+            let until = Instant::now() + Duration::from_secs(5);
+            while !cgroup.remove() && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
     }
 
     fn info(&self) -> EnvironmentInfo {
@@ -503,6 +581,25 @@ impl Driver {
                 .as_ref()
                 .map(sys::CpuLease::cpus)
                 .unwrap_or_default(),
+        }
+    }
+}
+
+/// The cgroup of a new environment, or `None` (said once per environment) when the resource
+/// model cannot apply.
+fn env_cgroup(id: EnvId, cfg: &FunctionConfig) -> Option<Arc<sys::EnvCgroup>> {
+    let parent = match sys::cgroup_parent(cfg.cgroup_root.as_deref()) {
+        Ok(parent) => parent,
+        Err(why) => {
+            tracing::debug!(env = id, %why, "resource model off: no writable cgroup");
+            return None;
+        }
+    };
+    match parent.create(id, cfg.memory_mb) {
+        Ok(cgroup) => Some(Arc::new(cgroup)),
+        Err(e) => {
+            tracing::warn!(env = id, error = %e, "cannot create the environment's cgroup; running it without the resource model");
+            None
         }
     }
 }
