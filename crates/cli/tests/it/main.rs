@@ -15,5 +15,6 @@ mod extension_client;
 mod extensions;
 mod peers;
 mod placement;
+mod resources;
 mod runtime;
 mod template;

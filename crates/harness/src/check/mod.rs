@@ -100,6 +100,36 @@ pub struct Answer {
     pub body: String,
 }
 
+/// Whether the check ran under Lambda's resource model (CPU quota, memory limit; see
+/// `FunctionConfig::resource_model`), and if not, why: a verdict on CPU-bound cleanup means
+/// less without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ResourceModel {
+    /// The environments ran in cgroups with Lambda's CPU time and memory.
+    pub on: bool,
+    /// `on (cgroup v1: CPU quota, memory limit, freezer)`, `off (no writable cgroup: …)`,
+    /// `off (not requested)`.
+    pub detail: String,
+}
+
+impl ResourceModel {
+    /// What `function` runs under on this machine.
+    pub fn of(function: &FunctionConfig) -> Self {
+        if !function.resource_model {
+            return Self {
+                on: false,
+                detail: "off (not requested)".to_owned(),
+            };
+        }
+        let support = grace_emulator::resource_support(function.cgroup_root.as_deref());
+        Self {
+            on: matches!(support, grace_emulator::ResourceSupport::Available { .. }),
+            detail: support.describe(),
+        }
+    }
+}
+
 /// What the check found: its verdicts, and the evidence.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -113,6 +143,8 @@ pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// The answers to the invokes (the cold one first).
     pub invokes: Vec<Answer>,
+    /// Whether Lambda's resource model applied.
+    pub resource_model: ResourceModel,
     /// The lifecycle events of the run (init, invokes, freeze, SIGTERM, SHUTDOWN, exits…).
     #[serde(skip)]
     pub events: Vec<LifecycleEvent>,
@@ -170,6 +202,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "grace check: {}", self.function)?;
+        writeln!(f, "  resource model: {}", self.resource_model.detail)?;
         for v in &self.verdicts {
             writeln!(f, "  {}  {:<34} {}", v.status.tag(), v.title, v.detail)?;
             if let Some(advice) = &v.advice {
@@ -193,6 +226,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     function.concurrency = 1;
     function.inspect_shutdown = true;
     let name = function.name.clone();
+    let resource_model = ResourceModel::of(&function);
     let lines: Arc<Mutex<Vec<TimedLine>>> = Arc::default();
     let events: Arc<Mutex<Vec<LifecycleEvent>>> = Arc::default();
     let (line_sink, event_sink) = (Arc::clone(&lines), Arc::clone(&events));
@@ -231,6 +265,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
         pass,
         verdicts,
         invokes: answers,
+        resource_model,
         events,
     })
 }
@@ -357,6 +392,10 @@ mod tests {
             pass: verdicts.iter().all(|v| v.status != Status::Fail),
             verdicts,
             invokes: Vec::new(),
+            resource_model: ResourceModel {
+                on: false,
+                detail: "off (not requested)".into(),
+            },
             events: Vec::new(),
         }
     }
