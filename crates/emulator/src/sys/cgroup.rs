@@ -145,13 +145,30 @@ fn detect_v2(root: &Path, own: &str, name: &str) -> Result<Parent, String> {
     let enabled = read(&base.join("cgroup.subtree_control")).unwrap_or_default();
     let has = |c: &str| enabled.split_whitespace().any(|e| e == c);
     if !(has("cpu") && has("memory")) {
-        // Our own cgroup may not delegate them yet; this works only when it holds no process.
-        write(&base.join("cgroup.subtree_control"), "+cpu +memory").map_err(|e| {
-            format!(
-                "{}: cpu and memory controllers not delegated ({e})",
+        let available = read(&base.join("cgroup.controllers")).unwrap_or_default();
+        let offered = |c: &str| available.split_whitespace().any(|e| e == c);
+        if !(offered("cpu") && offered("memory")) {
+            return Err(format!(
+                "{}: the cpu and memory controllers are not delegated to it",
                 base.display()
-            )
-        })?;
+            ));
+        }
+        let enable = || write(&base.join("cgroup.subtree_control"), "+cpu +memory");
+        if enable().is_err() {
+            // "No internal processes": a cgroup that holds processes cannot give controllers
+            // to children. Move this process into a leaf of its own (as `systemd-run` does in a
+            // delegated scope) and try again.
+            let leaf = base.join(format!("{name}.emulator"));
+            make_dir(&leaf)?;
+            write(&leaf.join("cgroup.procs"), &std::process::id().to_string())
+                .and_then(|()| enable())
+                .map_err(|e| {
+                    format!(
+                        "{}: cannot enable the cpu and memory controllers ({e})",
+                        base.display()
+                    )
+                })?;
+        }
     }
     clean_stale(&base);
     let dir = base.join(name);
@@ -210,7 +227,7 @@ fn clean_stale(base: &Path) {
         let Some(pid) = file_name
             .to_str()
             .and_then(|n| n.strip_prefix("grace-"))
-            .and_then(|p| p.parse::<u32>().ok())
+            .and_then(|p| p.split('.').next()?.parse::<u32>().ok())
         else {
             continue;
         };
@@ -324,6 +341,10 @@ impl EnvCgroup {
         let mut script = String::new();
         for file in self.procs_files() {
             script.push_str(&format!("echo $$ > {} && ", quote(&file)));
+        }
+        // The shell exports PWD on its own; the program gets exactly the environment asked for.
+        if !spec.env.iter().any(|(k, _)| k == "PWD") {
+            script.push_str("unset PWD && ");
         }
         script.push_str("exec \"$0\" \"$@\"");
         let mut args = vec![OsString::from("-c"), OsString::from(script)];
@@ -562,6 +583,49 @@ mod tests {
         };
         assert!(why.contains("not a cgroup hierarchy"), "{why}");
         assert!(support.describe().starts_with("off (no writable cgroup"));
+    }
+
+    /// The v2 path against a plain directory laid out like a delegated cgroup v2 root (the
+    /// kernel is not involved, so this checks what is written where, not what it does).
+    #[test]
+    fn v2_writes_lambdas_quota_and_limit_and_joins_every_hierarchy_once() {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let Some(path) = own_path(&own, "") else {
+            eprintln!("skipped: no cgroup v2 line in /proc/self/cgroup");
+            return;
+        };
+        let root = std::env::temp_dir().join(format!("grace-fake-v2-{}", std::process::id()));
+        let base = root.join(path);
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::write(root.join("cgroup.controllers"), "cpu memory").unwrap();
+        std::fs::write(base.join("cgroup.controllers"), "cpu memory").unwrap();
+        std::fs::write(base.join("cgroup.subtree_control"), "cpu memory").unwrap();
+        let parent = detect(&root).unwrap();
+        assert_eq!(parent.version, CgroupVersion::V2);
+        assert!(parent.freezer.is_none(), "no cgroup.freeze: SIGSTOP");
+        let cg = parent.create(7, 128).unwrap();
+        assert_eq!(read(&cg.cpu.join("cpu.max")).unwrap(), "7235 100000");
+        assert_eq!(read(&cg.memory.join("memory.max")).unwrap(), "134217728");
+        let spec = ProcessSpec {
+            program: "prog".into(),
+            args: vec!["a b".into()],
+            cwd: "/".into(),
+            env: vec![("PATH".into(), "/bin".into())],
+        };
+        let wrapped = cg.wrap(&ProcessSpec {
+            program: "/bin/sh".into(),
+            ..spec
+        });
+        let args = wrapped.unwrap().args;
+        let script = args[1].to_string_lossy().into_owned();
+        assert_eq!(script.matches("cgroup.procs").count(), 1, "{script}");
+        assert!(
+            script.ends_with("unset PWD && exec \"$0\" \"$@\""),
+            "{script}"
+        );
+        assert_eq!(args[2], "/bin/sh");
+        assert_eq!(args[3], "a b");
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
