@@ -41,7 +41,7 @@ pub(crate) struct Args {
     /// Most environments per function; invokes beyond get 429.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) concurrency: u32,
-    /// Do not SIGSTOP idle environments.
+    /// Do not freeze idle environments (cgroup freezer under the resource model, else SIGSTOP).
     #[arg(long)]
     pub(crate) no_freeze: bool,
     /// Print every lifecycle event (init, invoke, freeze, SIGTERM, SHUTDOWN, SIGKILL…) to stderr.

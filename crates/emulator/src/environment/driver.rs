@@ -514,12 +514,15 @@ impl Driver {
     /// instead (one freeze for the whole environment, as Lambda does, with no SIGSTOP a
     /// process could see).
     fn signal(&mut self, pid: Pid, signal: Signal) {
-        if let Some(cgroup) = self.cgroup.as_deref().filter(|c| c.has_freezer()) {
+        if let Some(cgroup) = self.cgroup.clone().filter(|c| c.has_freezer()) {
             match signal {
                 Signal::SIGSTOP => {
                     if !self.frozen_by_cgroup {
                         match cgroup.freeze() {
-                            Ok(()) => self.frozen_by_cgroup = true,
+                            Ok(()) => {
+                                self.frozen_by_cgroup = true;
+                                self.confirm_frozen(Arc::clone(&cgroup));
+                            }
                             Err(e) => {
                                 tracing::warn!(env = self.id, error = %e, "cgroup freeze failed; using SIGSTOP");
                                 sys::kill_group(pid, signal);
@@ -538,6 +541,22 @@ impl Driver {
             }
         }
         sys::kill_group(pid, signal);
+    }
+
+    /// Waits, off the driver, until the kernel says the environment is frozen, and says so
+    /// if it is not within a second (a throttled task freezes once its quota lets it run).
+    fn confirm_frozen(&self, cgroup: Arc<sys::EnvCgroup>) {
+        let env = self.id;
+        self.tasks.spawn(async move {
+            let until = Instant::now() + Duration::from_secs(1);
+            while !cgroup.frozen() {
+                if Instant::now() >= until {
+                    tracing::debug!(env, "the cgroup freezer has not finished after 1 s");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
     }
 
     /// The environment is dead: SIGKILL whatever of it is left however it detached (a `setsid`
