@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::machine::{Answer, Effect, Input, Machine, PoolNote, State};
 use super::platform::Outputs;
+use super::resources::Resources;
 use super::types::{ApiError, InitPhase, NextEvent, Outcome, new_trace_id};
 use super::{EnvHandle, EnvSpec, EnvironmentInfo, Msg, NextWait, Notice, ProcInfo, vars};
 use crate::config::FunctionConfig;
@@ -47,11 +48,7 @@ pub(super) fn spawn(
         telemetry: Arc::clone(&telemetry),
         cfg: Arc::clone(&spec.cfg),
     };
-    let cgroup = spec
-        .cfg
-        .resource_model
-        .then(|| env_cgroup(spec.id, &spec.cfg))
-        .flatten();
+    let resources = Resources::new(spec.id, &spec.cfg);
     let extensions = vars::external_extensions(&spec.cfg.layers);
     let names = extensions.iter().map(|(n, _)| n.clone()).collect();
     let driver = Driver {
@@ -72,8 +69,7 @@ pub(super) fn spawn(
         telemetry,
         watchdog: spec.watchdog,
         cpus: spec.cpus,
-        cgroup,
-        frozen_by_cgroup: false,
+        resources,
         pool: spec.pool,
         tasks: spec.tasks.clone(),
         extension_paths: extensions,
@@ -113,10 +109,8 @@ struct Driver {
     telemetry: Arc<crate::telemetry::Hub>,
     watchdog: Arc<Watchdog>,
     cpus: Option<sys::CpuLease>,
-    /// The environment's cgroup, with the resource model on (`sys::cgroup`).
-    cgroup: Option<Arc<sys::EnvCgroup>>,
-    /// Frozen through the cgroup freezer (rather than SIGSTOP).
-    frozen_by_cgroup: bool,
+    /// The environment's cgroup, with the resource model on.
+    resources: Option<Resources>,
     pool: mpsc::UnboundedSender<(EnvId, Notice)>,
     tasks: TaskTracker,
     extension_paths: Vec<(String, PathBuf)>,
@@ -153,8 +147,8 @@ impl Driver {
             };
         }
         self.telemetry.stop();
-        if let Some(cgroup) = self.cgroup.take() {
-            self.remove_cgroup(cgroup);
+        if let Some(resources) = self.resources.take() {
+            resources.finish(&self.tasks);
         }
         self.closed.cancel();
         let _ = self.pool.send((self.id, Notice::Dead));
@@ -263,7 +257,15 @@ impl Driver {
     fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Input>) -> bool {
         match effect {
             Effect::Launch { role, name } => queue.push_back(self.launch(role, name)),
-            Effect::Signal { pid, signal } => self.signal(pid, signal),
+            Effect::Signal { pid, signal } => {
+                let handled = self
+                    .resources
+                    .as_mut()
+                    .is_some_and(|r| r.signal(pid, signal, &self.tasks));
+                if !handled {
+                    sys::kill_group(pid, signal);
+                }
+            }
             Effect::AwaitSettled { pid } => {
                 let tx = self.tx.clone();
                 self.tasks.spawn(async move {
@@ -382,10 +384,11 @@ impl Driver {
         };
         let pids = self.machine.pids();
         let memory = &mut self.memory;
-        let cgroup = self.cgroup.as_deref();
-        let mut max_memory_mb = || match cgroup.and_then(sys::EnvCgroup::peak_bytes) {
-            Some(bytes) => bytes.div_ceil(1024 * 1024),
-            None => memory.peak_kib(&pids).div_ceil(1024),
+        let resources = self.resources.as_ref();
+        let mut max_memory_mb = || {
+            resources
+                .and_then(Resources::max_memory_mb)
+                .unwrap_or_else(|| memory.peak_kib(&pids).div_ceil(1024))
         };
         Outputs {
             cfg: &self.cfg,
@@ -473,9 +476,9 @@ impl Driver {
         spec: &ProcessSpec,
     ) -> std::io::Result<Pid> {
         let wrapped;
-        let spec = match &self.cgroup {
-            Some(cgroup) => {
-                wrapped = cgroup.wrap(spec)?;
+        let spec = match &self.resources {
+            Some(resources) => {
+                wrapped = resources.wrap(spec)?;
                 &wrapped
             }
             None => spec,
@@ -492,87 +495,18 @@ impl Driver {
         self.tasks.spawn(output.pump(Arc::clone(&self.log)));
         let tx = self.tx.clone();
         let mut child = spawned.child;
-        let cgroup = self.cgroup.clone();
+        let oom = self.resources.as_ref().map(Resources::oom_probe);
         self.tasks.spawn(async move {
             let exit = match child.wait().await {
                 Ok(status) => Exit::from_status(status),
                 Err(_) => Exit::Code(-1),
             };
-            // The kernel counts an out-of-memory kill as it sends the SIGKILL, so by the time
-            // the victim has been reaped the count shows it.
-            if exit == Exit::Signal(Signal::SIGKILL as i32)
-                && cgroup.is_some_and(|c| c.new_oom_kills() > 0)
-            {
+            if oom.is_some_and(|o| o.killed_for_memory(exit)) {
                 let _ = tx.send(Msg::Input(Input::OutOfMemory, None));
             }
             let _ = tx.send(Msg::Input(Input::Exited { pid, exit }, None));
         });
         Ok(pid)
-    }
-
-    /// Signals a process group; with a cgroup freezer, freezing and thawing go through it
-    /// instead (one freeze for the whole environment, as Lambda does, with no SIGSTOP a
-    /// process could see).
-    fn signal(&mut self, pid: Pid, signal: Signal) {
-        if let Some(cgroup) = self.cgroup.clone().filter(|c| c.has_freezer()) {
-            match signal {
-                Signal::SIGSTOP => {
-                    if !self.frozen_by_cgroup {
-                        match cgroup.freeze() {
-                            Ok(()) => {
-                                self.frozen_by_cgroup = true;
-                                self.confirm_frozen(Arc::clone(&cgroup));
-                            }
-                            Err(e) => {
-                                tracing::warn!(env = self.id, error = %e, "cgroup freeze failed; using SIGSTOP");
-                                sys::kill_group(pid, signal);
-                            }
-                        }
-                    }
-                    return;
-                }
-                Signal::SIGCONT if self.frozen_by_cgroup => {
-                    if let Err(e) = cgroup.thaw() {
-                        tracing::warn!(env = self.id, error = %e, "cgroup thaw failed");
-                    }
-                    self.frozen_by_cgroup = false;
-                }
-                _ => {}
-            }
-        }
-        sys::kill_group(pid, signal);
-    }
-
-    /// Waits, off the driver, until the kernel says the environment is frozen, and says so
-    /// if it is not within a second (a throttled task freezes once its quota lets it run).
-    fn confirm_frozen(&self, cgroup: Arc<sys::EnvCgroup>) {
-        let env = self.id;
-        self.tasks.spawn(async move {
-            let until = Instant::now() + Duration::from_secs(1);
-            while !cgroup.frozen() {
-                if Instant::now() >= until {
-                    tracing::debug!(env, "the cgroup freezer has not finished after 1 s");
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        });
-    }
-
-    /// The environment is dead: SIGKILL whatever of it is left however it detached (a `setsid`
-    /// grandchild), then remove its cgroup once the kernel has let the last process go.
-    fn remove_cgroup(&mut self, cgroup: Arc<sys::EnvCgroup>) {
-        let _ = cgroup.thaw();
-        let left = cgroup.kill_all();
-        if left > 0 {
-            tracing::debug!(env = self.id, left, "killed what outlived the environment");
-        }
-        self.tasks.spawn(async move {
-            let until = Instant::now() + Duration::from_secs(5);
-            while !cgroup.remove() && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        });
     }
 
     fn info(&self) -> EnvironmentInfo {
@@ -600,25 +534,6 @@ impl Driver {
                 .as_ref()
                 .map(sys::CpuLease::cpus)
                 .unwrap_or_default(),
-        }
-    }
-}
-
-/// The cgroup of a new environment, or `None` (said once per environment) when the resource
-/// model cannot apply.
-fn env_cgroup(id: EnvId, cfg: &FunctionConfig) -> Option<Arc<sys::EnvCgroup>> {
-    let parent = match sys::cgroup_parent(cfg.cgroup_root.as_deref()) {
-        Ok(parent) => parent,
-        Err(why) => {
-            tracing::debug!(env = id, %why, "resource model off: no writable cgroup");
-            return None;
-        }
-    };
-    match parent.create(id, cfg.memory_mb) {
-        Ok(cgroup) => Some(Arc::new(cgroup)),
-        Err(e) => {
-            tracing::warn!(env = id, error = %e, "cannot create the environment's cgroup; running it without the resource model");
-            None
         }
     }
 }
