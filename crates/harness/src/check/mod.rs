@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(r.verdict("b").map(|v| v.status), Some(Status::Warn));
         assert_eq!(
             r.to_string(),
-            "grace check: f\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed"
+            "grace check: f\n  resource model: off (not requested)\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed"
         );
     }
 
