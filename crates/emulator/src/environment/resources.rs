@@ -115,7 +115,8 @@ impl Resources {
     }
 
     /// The environment is dead: SIGKILL whatever of it is left however it detached (a `setsid`
-    /// grandchild), then remove the cgroup once the kernel has let the last process go.
+    /// grandchild), then remove the cgroup once the kernel has let the last process go (at most
+    /// 5 s).
     pub(super) fn finish(self, tasks: &TaskTracker) {
         let _ = self.cgroup.thaw();
         let left = self.cgroup.kill_all();
@@ -123,11 +124,15 @@ impl Resources {
             tracing::debug!(env = self.env, left, "killed what outlived the environment");
         }
         let cgroup = self.cgroup;
-        tasks.spawn(async move {
-            let until = Instant::now() + Duration::from_secs(5);
-            while !cgroup.remove() && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+        // Off the driver's thread: removing a memory cgroup can take milliseconds.
+        let removal = tokio::task::spawn_blocking(move || {
+            let until = std::time::Instant::now() + Duration::from_secs(5);
+            while !cgroup.remove() && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
             }
+        });
+        tasks.spawn(async move {
+            let _ = removal.await;
         });
     }
 }
