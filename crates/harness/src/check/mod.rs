@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
 use grace_emulator::logs::{LogLine, LogSink, LogSource};
-use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
+use grace_emulator::{CpuAffinity, Emulator, FunctionConfig, InvokeInput, Options};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -249,6 +249,13 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
                 .unwrap_or_else(|e| e.into_inner())
                 .push(e.clone());
         })),
+        // Under the resource model the function sees Lambda's CPU count (`nproc`: 2 at 128 MB),
+        // which takes placement (on a current-thread runtime this pins the calling thread).
+        cpu_affinity: if resource_model.on {
+            CpuAffinity::Auto
+        } else {
+            CpuAffinity::Off
+        },
         ..Options::default()
     };
     let emulator = Emulator::new(vec![function], emulator_options)?;
