@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Echo throughput and latency: grace serve against cargo lambda watch and AWS's RIE, all serving
-# the same lambda_runtime echo binary (see docs/BENCHMARKS.md for the latest figures).
+# Benchmarks of grace serve against cargo lambda watch and AWS's RIE, and of the lambda-grace
+# runtime client against lambda_runtime (see docs/BENCHMARKS.md for the latest figures).
 #
-#   scripts/bench.sh [grace-bench options]
-#   scripts/bench.sh --duration 4 --rounds 3        # what docs/BENCHMARKS.md shows
-#   scripts/bench.sh --c16 --systems grace,cargo-lambda --no-write
-#   scripts/bench.sh --runtimes --rounds 3 --duration 3   # lambda-grace vs lambda_runtime clients
-#   scripts/bench.sh --floor --rounds 3 --duration 3      # wrk → nginx → nginx floor vs the echo systems
-#   scripts/bench.sh --lifecycle --rounds 3               # cold start, freeze/thaw, memory, shutdown
-#   scripts/bench.sh --help
+#   scripts/bench.sh MODE [options]          # MODE: matrix | runtimes | floor | lifecycle | soak
+#   scripts/bench.sh matrix --duration 4 --rounds 3       # echo throughput and latency, all systems
+#   scripts/bench.sh matrix --c16 --systems grace,cargo-lambda --no-write
+#   scripts/bench.sh runtimes --rounds 5 --duration 3     # lambda-grace vs lambda_runtime, under grace, cargo lambda watch and RIE
+#   scripts/bench.sh floor --rounds 3 --duration 3        # wrk → nginx → nginx floor vs the echo systems
+#   scripts/bench.sh lifecycle --rounds 3                 # cold start, freeze/thaw, memory, shutdown
+#   scripts/bench.sh soak --duration 600                  # 64 callers, unique payloads, 10 minutes
+#   scripts/bench.sh help | scripts/bench.sh MODE --help
 #
 # Installs the peers into .deps/ (scripts/setup-test-deps.sh), builds the release binaries, then
-# runs target/release/grace-bench with the given arguments, which rewrites its generated section of
-# docs/BENCHMARKS.md (the matrix's; with --runtimes, --floor or --lifecycle, that mode's own section).
+# runs target/release/grace-bench with the given arguments, which rewrites that mode's generated
+# section of docs/BENCHMARKS.md (between its markers; --no-write only prints).
 # Loopback only; every process it starts is stopped before it exits.
 set -euo pipefail
 

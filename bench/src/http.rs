@@ -1,7 +1,8 @@
 //! A minimal blocking HTTP/1.1 client (one request per connection), enough to check that a
 //! system echoes before it is measured, and to probe RIE with concurrent invokes.
 
-use std::io::{Read, Write};
+use crate::error::{Error, Result, unexpected};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -16,38 +17,36 @@ pub(crate) struct Response {
 }
 
 /// Splits `http://HOST:PORT/PATH` into a socket address and a path.
-pub(crate) fn split_url(url: &str) -> Result<(SocketAddr, String), String> {
+pub(crate) fn split_url(url: &str) -> Result<(SocketAddr, String)> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http URL: {url}"))?;
+        .ok_or_else(|| unexpected!("not an http URL: {url}"))?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let addr = host
         .parse()
-        .map_err(|e| format!("bad address in {url}: {e}"))?;
+        .map_err(|e| unexpected!("bad address in {url}: {e}"))?;
     let path = if path.is_empty() { "/" } else { path };
     Ok((addr, path.to_owned()))
 }
 
 /// POSTs `body` to `url` with `Connection: close` and reads the whole response.
-pub(crate) fn post(url: &str, body: &str, timeout: Duration) -> Result<Response, String> {
+pub(crate) fn post(url: &str, body: &str, timeout: Duration) -> Result<Response> {
     request("POST", url, body, timeout)
 }
 
 /// GETs `url` with `Connection: close` and reads the whole response.
-pub(crate) fn get(url: &str, timeout: Duration) -> Result<Response, String> {
+pub(crate) fn get(url: &str, timeout: Duration) -> Result<Response> {
     request("GET", url, "", timeout)
 }
 
-fn request(method: &str, url: &str, body: &str, timeout: Duration) -> Result<Response, String> {
+fn request(method: &str, url: &str, body: &str, timeout: Duration) -> Result<Response> {
     let (addr, path) = split_url(url)?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+        .map_err(Error::io(format!("connecting to {addr}")))?;
     stream
         .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(Error::io("setting socket timeouts"))?;
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -55,26 +54,133 @@ fn request(method: &str, url: &str, body: &str, timeout: Duration) -> Result<Res
     );
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| format!("sending to {addr}: {e}"))?;
+        .map_err(Error::io(format!("sending to {addr}")))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .map_err(|e| format!("reading from {addr}: {e}"))?;
+        .map_err(Error::io(format!("reading from {addr}")))?;
     parse_response(&raw)
+}
+
+/// A keep-alive HTTP/1.1 connection for many requests in a row (the soak's callers).
+#[derive(Debug)]
+pub(crate) struct Conn {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+/// Where a keep-alive request failed: before the request was fully sent (nothing was asked),
+/// or after (the request may have been served: its answer is lost).
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    Send(Error),
+    Receive(Error),
+}
+
+impl Conn {
+    /// Connects to `addr` with `timeout` for the connection and every read and write.
+    pub(crate) fn open(addr: SocketAddr, timeout: Duration) -> Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(Error::io(format!("connecting to {addr}")))?;
+        stream
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| stream.set_write_timeout(Some(timeout)))
+            .and_then(|()| stream.set_nodelay(true))
+            .map_err(Error::io("setting socket options"))?;
+        Ok(Self {
+            addr,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// POSTs `body` to `path` and reads the answer (Content-Length or chunked); the
+    /// connection stays open unless the server said `Connection: close` (then `Err` next time).
+    pub(crate) fn post(&mut self, path: &str, body: &str) -> Result<Response, ConnError> {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        self.reader
+            .get_mut()
+            .write_all(request.as_bytes())
+            .map_err(|e| ConnError::Send(Error::io(format!("sending to {}", self.addr))(e)))?;
+        self.read_response().map_err(ConnError::Receive)
+    }
+
+    fn read_response(&mut self) -> Result<Response> {
+        let ctx = || format!("reading from {}", self.addr);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).map_err(Error::io(ctx()))?;
+            if n == 0 {
+                return Err(unexpected!(
+                    "{}: connection closed without a response",
+                    ctx()
+                ));
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head += &line;
+        }
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| unexpected!("bad status line in {head:?}"))?;
+        let mut length = None;
+        let mut chunked = false;
+        for l in lines {
+            let l = l.to_ascii_lowercase();
+            if let Some(v) = l.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            } else if l.starts_with("transfer-encoding:") && l.contains("chunked") {
+                chunked = true;
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size).map_err(Error::io(ctx()))?;
+                let hex = size.split(';').next().unwrap_or("").trim();
+                let n = usize::from_str_radix(hex, 16)
+                    .map_err(|_| unexpected!("bad chunk size {size:?}"))?;
+                let mut chunk = vec![0; n + 2];
+                self.reader
+                    .read_exact(&mut chunk)
+                    .map_err(Error::io(ctx()))?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            body.resize(length.unwrap_or(0), 0);
+            self.reader
+                .read_exact(&mut body)
+                .map_err(Error::io(ctx()))?;
+        }
+        Ok(Response { status, body })
+    }
 }
 
 /// POSTs [`EVENT`] until the answer is a 200 echoing it, or `limit` passes (a system may still
 /// be initialising).
-pub(crate) fn wait_echo(url: &str, limit: Duration) -> Result<(), String> {
+pub(crate) fn wait_echo(url: &str, limit: Duration) -> Result<()> {
     let end = Instant::now() + limit;
     loop {
         let err = match post(url, EVENT, Duration::from_secs(5)) {
             Ok(r) if r.status == 200 && is_echo(&r.body) => return Ok(()),
             Ok(r) => format!("HTTP {}: {}", r.status, String::from_utf8_lossy(&r.body)),
-            Err(e) => e,
+            Err(e) => crate::error::chain(&e),
         };
         if Instant::now() >= end {
-            return Err(format!("no echo from {url} within {limit:?}: {err}"));
+            return Err(unexpected!("no echo from {url} within {limit:?}: {err}"));
         }
         crate::procs::sleep(Duration::from_millis(50))?;
     }
@@ -87,7 +193,7 @@ pub(crate) fn is_echo(body: &[u8]) -> bool {
     matches!((want, got), (Ok(w), Ok(g)) if w == g)
 }
 
-fn parse_response(raw: &[u8]) -> Result<Response, String> {
+fn parse_response(raw: &[u8]) -> Result<Response> {
     if raw.is_empty() {
         return Err("connection closed without a response".into());
     }
@@ -98,7 +204,7 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line in {head:?}"))?;
+        .ok_or_else(|| unexpected!("bad status line in {head:?}"))?;
     let chunked = lines.any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
@@ -112,7 +218,7 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
     Ok(Response { status, body })
 }
 
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = find(data, b"\r\n").ok_or("truncated chunk size")?;

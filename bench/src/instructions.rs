@@ -2,12 +2,14 @@
 //! time, the count does not move with the machine's load (the same binary, inputs and
 //! environment give the same total), so it is the steady figure for comparing runtime clients.
 //!
-//! The runtime runs as `valgrind --tool=callgrind RUNTIME` under `grace serve`, serves
-//! [`FEW`] invokes, then is spun down (SIGTERM: both clients exit by themselves, and callgrind
-//! writes its totals at exit); a second run serves [`MORE`]. The difference divided by
+//! The runtime runs as `valgrind --tool=callgrind RUNTIME` under `grace serve` (or under
+//! `cargo lambda watch`, a neutral emulator), serves [`FEW`] invokes, then gets SIGTERM (grace's
+//! spin-down, or the harness's own signal under cargo lambda: both clients exit by themselves,
+//! and callgrind writes its totals at exit); a second run serves [`MORE`]. The difference divided by
 //! `MORE − FEW` is what one more invoke costs, with start-up and shutdown taken out. The count is
 //! user-space instructions only: system calls count as the instructions that make them.
 
+use crate::error::{Error, Result, unexpected};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use crate::http;
 use crate::procs;
-use crate::systems::{self, Paths};
+use crate::systems::{self, Paths, Running, System};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// Invokes of the shorter run.
 pub(crate) const FEW: u32 = 20;
@@ -34,17 +39,19 @@ pub(crate) fn valgrind() -> Option<PathBuf> {
     })
 }
 
-/// Instructions per invoke of `runtime` (see the module documentation).
+/// Instructions per invoke of `runtime` under `under` (grace or cargo lambda; see the module
+/// documentation).
 pub(crate) fn per_invoke(
     paths: &Paths,
     valgrind: &Path,
     runtime: &Path,
     tag: &str,
-) -> Result<f64, String> {
-    let few = count(paths, valgrind, runtime, FEW, tag)?;
-    let more = count(paths, valgrind, runtime, MORE, tag)?;
+    under: System,
+) -> Result<f64> {
+    let few = count(paths, valgrind, runtime, FEW, tag, under)?;
+    let more = count(paths, valgrind, runtime, MORE, tag, under)?;
     if more <= few {
-        return Err(format!(
+        return Err(unexpected!(
             "callgrind: {MORE} invokes counted {more} instructions, {FEW} counted {few}"
         ));
     }
@@ -58,7 +65,8 @@ fn count(
     runtime: &Path,
     invokes: u32,
     tag: &str,
-) -> Result<u64, String> {
+    under: System,
+) -> Result<u64> {
     let out = paths.work.join(format!("callgrind-{tag}-{invokes}.out"));
     let _ = fs::remove_file(&out);
     let out_arg = format!("--callgrind-out-file={}", out.display());
@@ -68,6 +76,22 @@ fn count(
         OsStr::new(&out_arg),
         runtime.as_os_str(),
     ];
+    if under == System::CargoLambda {
+        let tag = format!("{tag}-cl-cg{invokes}");
+        let running = systems::start_cargo_lambda_command(1, &command, paths, &tag)?;
+        let result = drive_cargo_lambda(&running, &out, invokes);
+        let notes = running.stop();
+        let total = result?;
+        // The runtime exited on the harness's SIGTERM before stop(): only other notes matter.
+        let notes: Vec<_> = notes
+            .into_iter()
+            .filter(|n| !n.starts_with("runtime process"))
+            .collect();
+        if !notes.is_empty() {
+            return Err(unexpected!("{}", notes.join("; ")));
+        }
+        return Ok(total);
+    }
     // Generous limits: under valgrind everything runs some 50 times slower. Unpinned, as the
     // other runtime-client figures (each client sees every CPU, as on Lambda).
     let args: Vec<String> = [
@@ -91,30 +115,59 @@ fn count(
     let notes = running.stop();
     let total = result?;
     if !notes.is_empty() {
-        return Err(notes.join("; "));
+        return Err(unexpected!("{}", notes.join("; ")));
     }
     Ok(total)
 }
 
-fn drive(url: &str, base: &str, out: &Path, invokes: u32) -> Result<u64, String> {
+fn drive(url: &str, base: &str, out: &Path, invokes: u32) -> Result<u64> {
+    invoke(url, invokes)?;
+    let r = http::post(&format!("{base}/grace/v1/shutdown"), "", DUMP_LIMIT)?;
+    if r.status != 200 {
+        return Err(unexpected!("POST /grace/v1/shutdown: HTTP {}", r.status));
+    }
+    wait_totals(out)
+}
+
+/// Under cargo lambda, which never stops the runtime by itself: SIGTERM from the harness.
+fn drive_cargo_lambda(running: &Running, out: &Path, invokes: u32) -> Result<u64> {
+    invoke(&running.url, invokes)?;
+    let pid = *running
+        .pids()
+        .1
+        .first()
+        .ok_or_else(|| unexpected!("no runtime process under cargo lambda"))?;
+    kill(Pid::from_raw(pid), Signal::SIGTERM).map_err(|source| Error::Os {
+        context: format!("SIGTERM to the runtime process {pid}"),
+        source,
+    })?;
+    wait_totals(out)
+}
+
+/// `invokes` sequential invokes, the first of them waiting for the runtime to be ready.
+fn invoke(url: &str, invokes: u32) -> Result<()> {
     http::wait_echo(url, Duration::from_secs(60))?;
     for _ in 1..invokes {
         let r = http::post(url, http::EVENT, Duration::from_secs(60))?;
         if r.status != 200 {
-            return Err(format!("invoke under callgrind: HTTP {}", r.status));
+            return Err(unexpected!("invoke under callgrind: HTTP {}", r.status));
         }
     }
-    let r = http::post(&format!("{base}/grace/v1/shutdown"), "", DUMP_LIMIT)?;
-    if r.status != 200 {
-        return Err(format!("POST /grace/v1/shutdown: HTTP {}", r.status));
-    }
+    Ok(())
+}
+
+/// Waits for callgrind's totals in `out` (written when the runtime exits).
+fn wait_totals(out: &Path) -> Result<u64> {
     let end = Instant::now() + DUMP_LIMIT;
     loop {
         if let Some(total) = fs::read_to_string(out).ok().as_deref().and_then(totals) {
             return Ok(total);
         }
         if Instant::now() >= end {
-            return Err(format!("callgrind wrote no totals to {}", out.display()));
+            return Err(unexpected!(
+                "callgrind wrote no totals to {}",
+                out.display()
+            ));
         }
         procs::sleep(Duration::from_millis(100))?;
     }

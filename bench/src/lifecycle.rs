@@ -1,4 +1,4 @@
-//! `grace-bench --lifecycle`: what an environment costs under `grace serve`, from its own events
+//! `grace-bench lifecycle`: what an environment costs under `grace serve`, from its own events
 //! (`GET /grace/v1/events`) and /proc. Each figure runs on fresh `grace serve` processes; the
 //! report is [`crate::lifecycle_report`].
 //!
@@ -18,6 +18,7 @@
 //! 5. **Shutdown**: `sigterm` → `process_exit` of the runtime, `hello` (three shutdown hooks:
 //!    `HELLO_SLOW_HOOK_MS=0`) against `echo` (none), alternating, one spin-down each time.
 
+use crate::error::{Result, chain, unexpected};
 use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ pub(crate) struct Figures {
 }
 
 /// Runs every figure; a failing figure becomes a note, an interrupt an `Err`.
-pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures, String> {
+pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures> {
     let mut f = Figures::default();
     let steps: [(&str, StepFn); 5] = [
         ("cold starts", cold_starts),
@@ -75,12 +76,13 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures, Stri
         ("shutdown", shutdown),
     ];
     for (name, step) in steps {
-        eprint!("grace-bench --lifecycle: {name} … ");
+        eprint!("grace-bench lifecycle: {name} … ");
         let r = step(plan, paths, wrk, &mut f);
         Interrupt::check()?;
         match r {
             Ok(()) => eprintln!("done"),
             Err(e) => {
+                let e = chain(&e);
                 eprintln!("FAILED: {e}");
                 f.notes.push(format!("{name}: {e}"));
             }
@@ -92,22 +94,22 @@ pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Figures, Stri
     Ok(f)
 }
 
-type StepFn = fn(&Plan, &Paths, &Wrk, &mut Figures) -> Result<(), String>;
+type StepFn = fn(&Plan, &Paths, &Wrk, &mut Figures) -> Result<()>;
 
-fn abs(p: &str) -> Result<std::path::PathBuf, String> {
-    fs::canonicalize(p).map_err(|e| format!("{p}: {e} (scripts/bench.sh builds it)"))
+fn abs(p: &str) -> Result<std::path::PathBuf> {
+    crate::setup::existing(std::path::Path::new(p), p, "scripts/bench.sh builds it")
 }
 
-fn grace(paths: &Paths, runtime: &str, args: &[&str], tag: &str) -> Result<Running, String> {
+fn grace(paths: &Paths, runtime: &str, args: &[&str], tag: &str) -> Result<Running> {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     systems::start_grace_with(paths, &abs(runtime)?, &args, tag)
 }
 
 /// One invoke that must answer 200.
-fn invoke(url: &str, body: &str) -> Result<(), String> {
+fn invoke(url: &str, body: &str) -> Result<()> {
     let r = http::post(url, body, Duration::from_secs(10))?;
     if r.status != 200 {
-        return Err(format!(
+        return Err(unexpected!(
             "HTTP {}: {}",
             r.status,
             String::from_utf8_lossy(&r.body)
@@ -116,7 +118,7 @@ fn invoke(url: &str, body: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn spin_down(base: &str) -> Result<(), String> {
+fn spin_down(base: &str) -> Result<()> {
     let r = http::post(
         &format!("{base}/grace/v1/shutdown"),
         "",
@@ -124,7 +126,7 @@ fn spin_down(base: &str) -> Result<(), String> {
     )?;
     (r.status == 200)
         .then_some(())
-        .ok_or_else(|| format!("POST /grace/v1/shutdown: HTTP {}", r.status))
+        .ok_or_else(|| unexpected!("POST /grace/v1/shutdown: HTTP {}", r.status))
 }
 
 /// Stops `running`, turning what went wrong into notes.
@@ -147,7 +149,7 @@ fn span(events: &Value, env: u64, from: &str, to: &str) -> Option<f64> {
     Some((event_time(events, env, to, runtime)? - event_time(events, env, from, runtime)?) as f64)
 }
 
-fn cold_starts(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(), String> {
+fn cold_starts(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<()> {
     let labels = ["echo", "lr-echo"];
     f.cold = labels
         .iter()
@@ -203,7 +205,7 @@ pub(crate) fn status_kb(pid: i32, field: &str) -> Option<u64> {
         .ok()
 }
 
-fn freeze(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(), String> {
+fn freeze(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<()> {
     for round in 0..plan.rounds * 2 {
         let frozen = (round % 2 == 0) == (round / 2 % 2 == 0);
         let args: &[&str] = if frozen { &[] } else { &["--no-freeze"] };
@@ -216,7 +218,7 @@ fn freeze(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(), St
     Ok(())
 }
 
-fn freeze_cell(plan: &Plan, g: &Running) -> Result<(f64, f64, f64, usize), String> {
+fn freeze_cell(plan: &Plan, g: &Running) -> Result<(f64, f64, f64, usize)> {
     let base = g.base();
     for _ in 0..20 {
         invoke(&g.url, EVENT)?;
@@ -243,7 +245,7 @@ fn freeze_cell(plan: &Plan, g: &Running) -> Result<(f64, f64, f64, usize), Strin
     ))
 }
 
-fn count_freezes(base: &str, env: u64) -> Result<usize, String> {
+fn count_freezes(base: &str, env: u64) -> Result<usize> {
     let events = get_json(&format!("{base}/grace/v1/events"))?;
     Ok(events.as_array().map_or(0, |l| {
         l.iter()
@@ -252,7 +254,7 @@ fn count_freezes(base: &str, env: u64) -> Result<usize, String> {
     }))
 }
 
-fn idle_memory(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(), String> {
+fn idle_memory(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<()> {
     for round in 0..plan.rounds {
         let args = ["--no-freeze", "--concurrency", "20"];
         let g = grace(paths, HELLO, &args, &format!("idle-{round}"))?;
@@ -263,7 +265,7 @@ fn idle_memory(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(
     Ok(())
 }
 
-fn idle_cell(g: &Running) -> Result<[u64; 3], String> {
+fn idle_cell(g: &Running) -> Result<[u64; 3]> {
     let pid = *g.pids().0.first().ok_or("no grace pid")?;
     let base = g.base();
     let mut out = [0; 3];
@@ -280,7 +282,7 @@ fn idle_cell(g: &Running) -> Result<[u64; 3], String> {
         let envs = get_json(&format!("{base}/grace/v1/environments"))?;
         let count = envs.as_array().map_or(0, Vec::len);
         if count != n {
-            return Err(format!("expected {n} environments, found {count}"));
+            return Err(unexpected!("expected {n} environments, found {count}"));
         }
         procs::sleep(Duration::from_millis(300))?;
         out[i] = status_kb(pid, "VmRSS").ok_or("no VmRSS")?;
@@ -288,7 +290,7 @@ fn idle_cell(g: &Running) -> Result<[u64; 3], String> {
     Ok(out)
 }
 
-fn long_run(plan: &Plan, paths: &Paths, wrk: &Wrk, f: &mut Figures) -> Result<(), String> {
+fn long_run(plan: &Plan, paths: &Paths, wrk: &Wrk, f: &mut Figures) -> Result<()> {
     let args = ["--no-freeze", "--concurrency", "4"];
     let g = grace(paths, ECHO, &args, "long-run")?;
     let r = long_cell(plan, &g, wrk);
@@ -297,7 +299,7 @@ fn long_run(plan: &Plan, paths: &Paths, wrk: &Wrk, f: &mut Figures) -> Result<()
     Ok(())
 }
 
-fn long_cell(plan: &Plan, g: &Running, wrk: &Wrk) -> Result<(u64, u64, u64), String> {
+fn long_cell(plan: &Plan, g: &Running, wrk: &Wrk) -> Result<(u64, u64, u64)> {
     let pid = *g.pids().0.first().ok_or("no grace pid")?;
     http::wait_echo(&g.url, Duration::from_secs(10))?;
     wrk.run(&g.url, 4, 1)?;
@@ -310,7 +312,7 @@ fn long_cell(plan: &Plan, g: &Running, wrk: &Wrk) -> Result<(u64, u64, u64), Str
         }
         let s = wrk.run(&g.url, 4, 10)?;
         if s.errors() > 0 {
-            return Err(format!("{} errors under wrk", s.errors()));
+            return Err(unexpected!("{} errors under wrk", s.errors()));
         }
         ok += s.requests;
     }
@@ -319,7 +321,7 @@ fn long_cell(plan: &Plan, g: &Running, wrk: &Wrk) -> Result<(u64, u64, u64), Str
     Ok((before, after, ok))
 }
 
-fn shutdown(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<(), String> {
+fn shutdown(plan: &Plan, paths: &Paths, _: &Wrk, f: &mut Figures) -> Result<()> {
     let hello = grace(
         paths,
         HELLO,

@@ -95,6 +95,16 @@ pub(crate) fn command_line(program: &Path, args: &[&str]) -> String {
     }
 }
 
+/// wrk's version without its copyright: "wrk debian/4.1.0-3+b2 [epoll] Copyright (C) 2012 Will
+/// Glozer" becomes "wrk debian/4.1.0-3+b2 [epoll]".
+pub(crate) fn wrk_version(wrk: &Path) -> String {
+    command_line(wrk, &["--version"])
+        .split(" Copyright")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// RIE has no `--version` (it starts, binds 0.0.0.0:8080 and panics); `setup-test-deps.sh`
 /// leaves a stamp next to it: `1.170.0 x86_64`.
 pub(crate) fn rie_version(rie: &Path) -> String {

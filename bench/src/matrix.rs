@@ -4,6 +4,7 @@
 //! cell starts its system on fresh ports, checks that it echoes, warms it up, measures, stops
 //! it, and sweeps up anything left behind before the next cell starts.
 
+use crate::error::{Result, chain};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -77,7 +78,7 @@ pub(crate) struct Plan {
 }
 
 /// Runs every round of `plan`; `Err` only when interrupted (a failing cell is recorded).
-pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results, String> {
+pub(crate) fn run(plan: &Plan, paths: &Paths, wrk: &Wrk) -> Result<Results> {
     let mut results = Results::default();
     // Declare every cell up front so the report keeps the planned order.
     for runtime in 0..plan.runtimes.len() {
@@ -170,16 +171,20 @@ fn measure(
     paths: &Paths,
     wrk: &Wrk,
     tag: &str,
-) -> (Result<Sample, String>, Option<PerInvoke>, Vec<String>) {
+) -> (
+    std::result::Result<Sample, String>,
+    Option<PerInvoke>,
+    Vec<String>,
+) {
     let c = key.concurrency;
     let mut notes = Vec::new();
     let mut cpu = None;
     let outcome = match systems::start(key.variant, c, runtime, paths, tag) {
-        Err(e) => Err(e),
+        Err(e) => Err(chain(&e)),
         Ok(mut running) => {
             let measured = wrk
                 .run(&running.url, c, plan.warmup_s)
-                .map_err(|e| format!("warm-up: {e}"))
+                .map_err(|e| e.context("warm-up"))
                 .and_then(|_| {
                     let (emulators, runtimes) = running.pids();
                     let before = cpu::snapshot(&emulators, &runtimes);
@@ -192,9 +197,9 @@ fn measure(
                     running
                         .check_alive()
                         .map(|()| s)
-                        .map_err(|e| format!("during the run: {e}"))
+                        .map_err(|e| e.context("during the run"))
                 });
-            let measured = measured.map_err(|e| format!("{e}\n{}", running.log_tails()));
+            let measured = measured.map_err(|e| format!("{}\n{}", chain(&e), running.log_tails()));
             notes.extend(running.stop());
             measured
         }

@@ -1,6 +1,7 @@
 //! Checking, rather than assuming, that RIE cannot take concurrent invokes: start it, let one
 //! invoke echo, then send pairs of simultaneous invokes and describe what happens.
 
+use crate::error::Result;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -16,7 +17,7 @@ const ATTEMPTS: u32 = 5;
 
 /// Starts RIE with `runtime`, tries up to [`ATTEMPTS`] pairs of simultaneous invokes, stops it,
 /// and returns a one-paragraph description of what was seen.
-pub(crate) fn rie_concurrency(runtime: &Path, paths: &Paths) -> Result<String, String> {
+pub(crate) fn rie_concurrency(runtime: &Path, paths: &Paths) -> Result<String> {
     let v = Variant {
         system: System::Rie,
         runtime_procs: 1,
@@ -49,7 +50,7 @@ pub(crate) fn rie_concurrency(runtime: &Path, paths: &Paths) -> Result<String, S
             answers.join(", "),
             match &alive {
                 Ok(()) => "RIE kept running".to_owned(),
-                Err(e) => format!("then {e}"),
+                Err(e) => format!("then {}", crate::error::chain(e)),
             }
         );
         if let Some(line) = last_panic_line(&rie.logs_text()) {
@@ -80,7 +81,7 @@ pub(crate) fn rie_concurrency(runtime: &Path, paths: &Paths) -> Result<String, S
     Ok(seen)
 }
 
-fn describe(r: Result<http::Response, String>) -> String {
+fn describe(r: Result<http::Response>) -> String {
     match r {
         Ok(r) if r.status == 200 && http::is_echo(&r.body) => "200 echo".into(),
         Ok(r) => {
@@ -88,7 +89,7 @@ fn describe(r: Result<http::Response, String>) -> String {
             let body: String = body.chars().take(120).collect();
             format!("{} {}", r.status, body.trim())
         }
-        Err(e) => e,
+        Err(e) => crate::error::chain(&e),
     }
 }
 

@@ -12,6 +12,7 @@
 //!   interrupted run still stops everything it started.
 //! - [`fresh_port`] hands out loopback ports never handed out before in this run.
 
+use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::fs;
 use std::net::TcpListener;
@@ -43,11 +44,11 @@ pub(crate) struct Interrupt;
 
 impl Interrupt {
     /// Installs the handlers.
-    pub(crate) fn install() -> Result<(), String> {
+    pub(crate) fn install() -> Result<()> {
         let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
         for sig in [SIGINT, SIGTERM, SIGHUP] {
             signal_hook::flag::register(sig, Arc::clone(flag))
-                .map_err(|e| format!("installing a handler for signal {sig}: {e}"))?;
+                .map_err(Error::io(format!("installing a handler for signal {sig}")))?;
         }
         Ok(())
     }
@@ -58,9 +59,9 @@ impl Interrupt {
     }
 
     /// `Err` once a stop signal arrived, for `?` in waiting loops.
-    pub(crate) fn check() -> Result<(), String> {
+    pub(crate) fn check() -> Result<()> {
         if Self::raised() {
-            Err("interrupted by a signal; everything started was stopped".into())
+            Err(Error::Interrupted)
         } else {
             Ok(())
         }
@@ -68,7 +69,7 @@ impl Interrupt {
 }
 
 /// Sleeps `d` in small steps, returning early with `Err` on interrupt.
-pub(crate) fn sleep(d: Duration) -> Result<(), String> {
+pub(crate) fn sleep(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {
         Interrupt::check()?;
@@ -78,8 +79,11 @@ pub(crate) fn sleep(d: Duration) -> Result<(), String> {
 }
 
 /// Makes this process the subreaper of its descendants (Linux `PR_SET_CHILD_SUBREAPER`).
-pub(crate) fn become_subreaper() -> Result<(), String> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))
+pub(crate) fn become_subreaper() -> Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(|source| Error::Os {
+        context: "PR_SET_CHILD_SUBREAPER".into(),
+        source,
+    })
 }
 
 /// A child process in its own process group; stopped (and reaped) on [`Proc::stop`] or drop.
@@ -104,13 +108,17 @@ pub(crate) struct Stopped {
 
 impl Proc {
     /// Spawns `cmd` in a new process group, with stdin from /dev/null.
-    pub(crate) fn spawn(name: &str, cmd: &mut Command) -> Result<Self, String> {
+    pub(crate) fn spawn(name: &str, cmd: &mut Command) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let child = cmd
             .stdin(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("starting {name} ({:?}): {e}", cmd.get_program()))?;
+            .map_err(|source| Error::Spawn {
+                name: name.to_owned(),
+                program: cmd.get_program().to_string_lossy().into_owned(),
+                source,
+            })?;
         Ok(Self {
             name: name.to_owned(),
             child: Some(child),
@@ -145,7 +153,7 @@ impl Proc {
     }
 
     /// Waits for the process to exit on its own, up to `limit`; `None` if it is still running.
-    pub(crate) fn wait_for(&mut self, limit: Duration) -> Result<Option<ExitStatus>, String> {
+    pub(crate) fn wait_for(&mut self, limit: Duration) -> Result<Option<ExitStatus>> {
         let end = Instant::now() + limit;
         loop {
             if let Some(status) = self.try_wait() {
@@ -313,7 +321,7 @@ pub(crate) fn log_tail(path: &Path, n: usize) -> String {
 static PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 
 /// A free loopback port that this run has not handed out before.
-pub(crate) fn fresh_port() -> Result<u16, String> {
+pub(crate) fn fresh_port() -> Result<u16> {
     let mut used = PORTS
         .lock()
         .map_err(|_| "port registry poisoned".to_owned())?;
@@ -321,7 +329,7 @@ pub(crate) fn fresh_port() -> Result<u16, String> {
     for _ in 0..100 {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("finding a free port: {e}"))?
+            .map_err(Error::io("finding a free port"))?
             .port();
         if used.insert(port) {
             return Ok(port);

@@ -1,5 +1,8 @@
-//! `grace-bench --runtimes`: two runtime clients serving the same echo function under the same
-//! emulator (`grace serve --no-freeze --cpu-affinity off --concurrency 1`), in one run, alternating A B, B A, …
+//! `grace-bench runtimes`: two runtime clients serving the same echo function under the same
+//! emulator, in one run, alternating A B, B A, …: under `grace serve --no-freeze --cpu-affinity
+//! off --concurrency 1` (cold starts, CPU, RSS), then under each neutral emulator (`cargo lambda
+//! watch`, RIE: CPU per invoke only, with the same warm-up and wrk run), so the CPU ratio can be
+//! checked on an emulator that is not ours.
 //!
 //! Per round and runtime, on a fresh `grace serve`:
 //! 1. **Spawn → first /next**: K cold starts (`POST /grace/v1/shutdown`, then an invoke); from
@@ -14,6 +17,7 @@
 //!
 //! The stripped binary size is the file's size. The report is [`crate::runtimes_report`].
 
+use crate::error::{Error, Result, chain, unexpected};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +29,7 @@ use crate::http;
 use crate::matrix::Variant;
 use crate::procs;
 use crate::results::median;
+use crate::runtimes_neutral::{self, Neutral, ctx_switches, per_invoke_count, threads};
 use crate::systems::{self, Paths, System};
 use crate::wrk::Wrk;
 
@@ -66,6 +71,12 @@ pub(crate) struct Round {
     pub(crate) total_ok: u64,
     /// Errors (non-2xx, socket errors) in the wrk run.
     pub(crate) errors: u64,
+    /// Threads of the runtime process and its context switches (all threads, voluntary and
+    /// not) per 2xx invoke over the wrk run: what a multi-thread scheduler costs.
+    pub(crate) threads: Option<usize>,
+    pub(crate) ctxsw_per_invoke: Option<f64>,
+    /// The same runtime's CPU per invoke under each neutral emulator, this round.
+    pub(crate) neutral: Vec<Neutral>,
     /// What went wrong, if anything.
     pub(crate) notes: Vec<String>,
 }
@@ -79,8 +90,10 @@ pub(crate) struct Runtime {
     pub(crate) client: String,
     pub(crate) size_bytes: u64,
     pub(crate) rounds: Vec<Round>,
-    /// Instructions per invoke counted by callgrind (see [`crate::instructions`]), or why not.
+    /// Instructions per invoke counted by callgrind (see [`crate::instructions`]), or why not:
+    /// under grace, and under cargo lambda watch.
     pub(crate) instructions: Result<f64, String>,
+    pub(crate) instructions_neutral: Result<f64, String>,
 }
 
 impl Runtime {
@@ -107,17 +120,20 @@ pub(crate) struct Plan {
     pub(crate) cold_starts: u32,
     pub(crate) warmup_s: u64,
     pub(crate) duration_s: u64,
+    /// Emulators measured besides grace (CPU per invoke only).
+    pub(crate) neutral: Vec<System>,
+    /// Whether to count instructions with callgrind.
+    pub(crate) callgrind: bool,
 }
 
 /// The runtimes of [`PAIR`], checked to exist, with their client versions from `lock`.
-pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>, String> {
+pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>> {
     PAIR.iter()
         .map(|(label, path, krate, package)| {
-            let abs = fs::canonicalize(path).map_err(|e| {
-                format!("{path}: {e} (cargo build --release --locked -p {package})")
-            })?;
+            let hint = format!("cargo build --release --locked -p {package}");
+            let abs = crate::setup::existing(Path::new(path), label, &hint)?;
             let size_bytes = fs::metadata(&abs)
-                .map_err(|e| format!("{path}: {e}"))?
+                .map_err(Error::io(format!("reading the size of {path}")))?
                 .len();
             let client = match crate::machine::locked_version(lock, krate) {
                 Some(v) => format!("{krate} {v}"),
@@ -130,36 +146,50 @@ pub(crate) fn pair(lock: &str) -> Result<Vec<Runtime>, String> {
                 size_bytes,
                 rounds: Vec::new(),
                 instructions: Err("not measured".into()),
+                instructions_neutral: Err("not measured".into()),
             })
         })
         .collect()
 }
 
-/// Counts each runtime's instructions per invoke with callgrind (once: the count is steady).
-pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths) {
+/// Counts each runtime's instructions per invoke with callgrind (once: the count is steady),
+/// under grace and, when `neutral` is set, under cargo lambda watch.
+pub(crate) fn count_instructions(runtimes: &mut [Runtime], paths: &Paths, neutral: bool) {
     let Some(valgrind) = crate::instructions::valgrind() else {
         for rt in runtimes {
             rt.instructions = Err("valgrind not found".into());
+            rt.instructions_neutral = Err("valgrind not found".into());
         }
         return;
     };
+    let mut unders = vec![System::GraceUnpinned];
+    if neutral {
+        unders.push(System::CargoLambda);
+    }
     for rt in runtimes {
-        eprint!("grace-bench: callgrind: {} … ", rt.label);
-        rt.instructions = crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label);
-        match &rt.instructions {
-            Ok(n) => eprintln!("{n:.0} instructions per invoke"),
-            Err(e) => eprintln!("failed: {e}"),
+        for &under in &unders {
+            eprint!(
+                "grace-bench: callgrind: {} under {} … ",
+                rt.label,
+                under.label()
+            );
+            let n = crate::instructions::per_invoke(paths, &valgrind, &rt.path, &rt.label, under)
+                .map_err(|e| chain(&e));
+            match &n {
+                Ok(n) => eprintln!("{n:.0} instructions per invoke"),
+                Err(e) => eprintln!("failed: {e}"),
+            }
+            if under == System::CargoLambda {
+                rt.instructions_neutral = n;
+            } else {
+                rt.instructions = n;
+            }
         }
     }
 }
 
 /// Runs every round, alternating the runtimes (order reversed every other round).
-pub(crate) fn run(
-    plan: &Plan,
-    runtimes: &mut [Runtime],
-    paths: &Paths,
-    wrk: &Wrk,
-) -> Result<(), String> {
+pub(crate) fn run(plan: &Plan, runtimes: &mut [Runtime], paths: &Paths, wrk: &Wrk) -> Result<()> {
     for round in 1..=plan.rounds {
         let mut order: Vec<usize> = (0..runtimes.len()).collect();
         if round % 2 == 0 {
@@ -175,7 +205,7 @@ pub(crate) fn run(
             let r = measure(plan, &rt.path, paths, wrk, &tag);
             procs::Interrupt::check()?;
             let mut r = r.unwrap_or_else(|e| Round {
-                notes: vec![e],
+                notes: vec![chain(&e)],
                 ..Round::default()
             });
             for o in procs::sweep_orphans() {
@@ -195,18 +225,50 @@ pub(crate) fn run(
             );
             rt.rounds.push(r);
         }
+        // Then each neutral emulator, the two runtimes back to back (same order as above).
+        for &system in &plan.neutral {
+            let mut order: Vec<usize> = (0..runtimes.len()).collect();
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for i in order {
+                let rt = &mut runtimes[i];
+                eprint!(
+                    "grace-bench: round {round}/{}: {} under {} … ",
+                    plan.rounds,
+                    rt.label,
+                    system.label()
+                );
+                let tag = format!("r{round}-{}-{system:?}", rt.label);
+                let n = runtimes_neutral::measure(plan, system, &rt.path, paths, wrk, &tag);
+                procs::Interrupt::check()?;
+                let mut n = n.unwrap_or_else(|e| Neutral::failed(system, chain(&e)));
+                for o in procs::sweep_orphans() {
+                    n.notes.push(format!("left behind and killed: {o}"));
+                }
+                eprintln!(
+                    "CPU {} µs/invoke ({} threads, {} context switches/invoke), {:.0} invokes/s{}",
+                    n.cpu_us.map_or("?".into(), |v| format!("{v:.1}")),
+                    n.threads.map_or("?".into(), |v| v.to_string()),
+                    n.ctxsw_per_invoke.map_or("?".into(), |v| format!("{v:.1}")),
+                    n.ok_rps,
+                    if n.notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", n.notes.join("; "))
+                    }
+                );
+                if let Some(r) = rt.rounds.last_mut() {
+                    r.neutral.push(n);
+                }
+            }
+        }
     }
     Ok(())
 }
 
 /// One round of one runtime on a fresh `grace serve` (always stopped before returning).
-fn measure(
-    plan: &Plan,
-    runtime: &Path,
-    paths: &Paths,
-    wrk: &Wrk,
-    tag: &str,
-) -> Result<Round, String> {
+fn measure(plan: &Plan, runtime: &Path, paths: &Paths, wrk: &Wrk, tag: &str) -> Result<Round> {
     // Unpinned: each client sees every CPU, as on Lambda (two vCPUs below 3 GB), and sizes its
     // thread pools from them.
     let v = Variant {
@@ -218,7 +280,9 @@ fn measure(
     let outcome = measure_on(plan, &running.url, running.pids().0, wrk, &mut round)
         .and_then(|()| running.check_alive());
     if let Err(e) = outcome {
-        round.notes.push(format!("{e}\n{}", running.log_tails()));
+        round
+            .notes
+            .push(format!("{}\n{}", chain(&e), running.log_tails()));
     }
     round.notes.extend(running.stop());
     Ok(round)
@@ -230,7 +294,7 @@ fn measure_on(
     emulator: Vec<i32>,
     wrk: &Wrk,
     round: &mut Round,
-) -> Result<(), String> {
+) -> Result<()> {
     let base = url
         .split("/2015-03-31/")
         .next()
@@ -241,7 +305,7 @@ fn measure_on(
     for _ in 0..plan.cold_starts {
         let r = http::post(&format!("{base}/grace/v1/shutdown"), "", t)?;
         if r.status != 200 {
-            return Err(format!("POST /grace/v1/shutdown: HTTP {}", r.status));
+            return Err(unexpected!("POST /grace/v1/shutdown: HTTP {}", r.status));
         }
         http::wait_echo(url, Duration::from_secs(30))?;
         envs.push(current_env(&base)?.0);
@@ -254,8 +318,11 @@ fn measure_on(
     round.hwm_start_kb = vm_hwm_kb(pid);
     let warm = wrk.run(url, 1, plan.warmup_s)?;
     let before = cpu::snapshot(&emulator, &[pid]);
+    let ctx0 = ctx_switches(pid);
     let s = wrk.run(url, 1, plan.duration_s)?;
     let after = cpu::snapshot(&emulator, &[pid]);
+    let ctx1 = ctx_switches(pid);
+    round.threads = threads(pid);
     round.hwm_kb = vm_hwm_kb(pid);
     let (_, pid_after) = current_env(&base)?;
     if pid_after != pid {
@@ -267,6 +334,7 @@ fn measure_on(
     round.total_ok = round.ok + warm.requests.saturating_sub(warm.non_2xx);
     round.errors = s.errors();
     round.ok_rps = s.ok_rps();
+    round.ctxsw_per_invoke = per_invoke_count(ctx0, ctx1, round.ok);
     if let Some(c) = cpu::per_invoke(&before, &after, round.ok) {
         round.cpu_us = Some(c.runtime_us);
         round.emulator_cpu_us = Some(c.emulator_us);
@@ -274,20 +342,23 @@ fn measure_on(
     Ok(())
 }
 
-pub(crate) fn get_json(url: &str) -> Result<Value, String> {
+pub(crate) fn get_json(url: &str) -> Result<Value> {
     let r = http::get(url, Duration::from_secs(10))?;
     if r.status != 200 {
-        return Err(format!("GET {url}: HTTP {}", r.status));
+        return Err(unexpected!("GET {url}: HTTP {}", r.status));
     }
-    serde_json::from_slice(&r.body).map_err(|e| format!("GET {url}: {e}"))
+    serde_json::from_slice(&r.body).map_err(|source| Error::Json {
+        context: format!("GET {url}"),
+        source,
+    })
 }
 
 /// The single environment's id and runtime pid, from `GET /grace/v1/environments`.
-pub(crate) fn current_env(base: &str) -> Result<(u64, i32), String> {
+pub(crate) fn current_env(base: &str) -> Result<(u64, i32)> {
     let envs = get_json(&format!("{base}/grace/v1/environments"))?;
     let list = envs.as_array().ok_or("environments: not a list")?;
     let [env] = list.as_slice() else {
-        return Err(format!("expected 1 environment, got {}", list.len()));
+        return Err(unexpected!("expected 1 environment, got {}", list.len()));
     };
     let id = env["id"].as_u64().ok_or("environment without id")?;
     let pid = env["processes"]
@@ -301,7 +372,7 @@ pub(crate) fn current_env(base: &str) -> Result<(u64, i32), String> {
 }
 
 /// `runtime_ready − process_start` (role runtime) of each environment in `envs`, microseconds.
-pub(crate) fn ready_times(events: &Value, envs: &[u64]) -> Result<Vec<f64>, String> {
+pub(crate) fn ready_times(events: &Value, envs: &[u64]) -> Result<Vec<f64>> {
     let list = events.as_array().ok_or("events: not a list")?;
     let time_of = |env: u64, kind: &str| {
         list.iter()
@@ -316,7 +387,7 @@ pub(crate) fn ready_times(events: &Value, envs: &[u64]) -> Result<Vec<f64>, Stri
         .map(
             |&env| match (time_of(env, "process_start"), time_of(env, "runtime_ready")) {
                 (Some(s), Some(r)) => Ok((r - s) as f64),
-                _ => Err(format!(
+                _ => Err(unexpected!(
                     "events of environment {env}: no process_start/runtime_ready"
                 )),
             },

@@ -12,6 +12,7 @@
 //! Standard output of every process goes to /dev/null; standard error to a log file whose tail
 //! is quoted when something fails.
 
+use crate::error::{Error, Result, unexpected};
 use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -137,10 +138,10 @@ impl Running {
     }
 
     /// Whether every process is still running; `Err` names the first that exited.
-    pub(crate) fn check_alive(&mut self) -> Result<(), String> {
+    pub(crate) fn check_alive(&mut self) -> Result<()> {
         for p in &mut self.procs {
             if let Some(status) = p.try_wait() {
-                return Err(format!("{} exited ({status})", p.name()));
+                return Err(unexpected!("{} exited ({status})", p.name()));
             }
         }
         Ok(())
@@ -173,7 +174,7 @@ pub(crate) fn start(
     runtime: &Path,
     paths: &Paths,
     tag: &str,
-) -> Result<Running, String> {
+) -> Result<Running> {
     let mut running = match v.system {
         System::Grace | System::GraceFreeze | System::GraceUnpinned => {
             start_grace(v.system, c, runtime, paths, tag)?
@@ -185,14 +186,19 @@ pub(crate) fn start(
     {
         let tails = running.log_tails();
         let notes = running.stop();
-        return Err(format!("{}: {e}\n{tails}{}", v.label(), notes.join("; ")));
+        return Err(e.context(format!(
+            "{} did not come up\n{tails}{}",
+            v.label(),
+            notes.join("; ")
+        )));
     }
     Ok(running)
 }
 
-fn log_file(paths: &Paths, tag: &str, name: &str) -> Result<(PathBuf, fs::File), String> {
+fn log_file(paths: &Paths, tag: &str, name: &str) -> Result<(PathBuf, fs::File)> {
     let path = paths.work.join("logs").join(format!("{tag}-{name}.log"));
-    let file = fs::File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let file =
+        fs::File::create(&path).map_err(Error::io(format!("creating {}", path.display())))?;
     Ok((path, file))
 }
 
@@ -202,7 +208,7 @@ fn start_grace(
     runtime: &Path,
     paths: &Paths,
     tag: &str,
-) -> Result<Running, String> {
+) -> Result<Running> {
     let mut args = vec!["--concurrency".to_owned(), c.to_string()];
     if matches!(system, System::Grace | System::GraceUnpinned) {
         args.push("--no-freeze".into());
@@ -220,7 +226,7 @@ pub(crate) fn start_grace_with(
     runtime: &Path,
     args: &[String],
     tag: &str,
-) -> Result<Running, String> {
+) -> Result<Running> {
     start_grace_command(paths, &[runtime.as_os_str()], args, tag)
 }
 
@@ -231,7 +237,7 @@ pub(crate) fn start_grace_command(
     command: &[&std::ffi::OsStr],
     args: &[String],
     tag: &str,
-) -> Result<Running, String> {
+) -> Result<Running> {
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "grace")?;
     let mut cmd = Command::new(&paths.grace);
@@ -257,13 +263,13 @@ pub(crate) fn start_grace_command(
                 .to_owned();
         }
         if let Some(status) = proc.try_wait() {
-            return Err(format!(
+            return Err(unexpected!(
                 "grace serve exited ({status}) before listening:\n{}",
                 procs::log_tail(&log, 8)
             ));
         }
         if Instant::now() >= end {
-            return Err(format!(
+            return Err(unexpected!(
                 "grace serve not listening after {READY_LIMIT:?}:\n{}",
                 procs::log_tail(&log, 8)
             ));
@@ -279,7 +285,22 @@ pub(crate) fn start_grace_command(
     })
 }
 
-fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String> {
+fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Result<Running> {
+    start_cargo_lambda_command(n, &[runtime.as_os_str()], paths, tag)
+}
+
+/// `cargo lambda watch --only-lambda-apis` on a fresh port, and `n` runtime processes started
+/// as `command` (e.g. the runtime under a profiler) with the Runtime API's variables; no invoke
+/// is made.
+pub(crate) fn start_cargo_lambda_command(
+    n: u32,
+    command: &[&std::ffi::OsStr],
+    paths: &Paths,
+    tag: &str,
+) -> Result<Running> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| unexpected!("empty runtime command"))?;
     let project = stub_project(&paths.work)?;
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "cargo-lambda")?;
@@ -305,7 +326,7 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         running.check_alive()?;
         if Instant::now() >= end {
-            return Err(format!(
+            return Err(unexpected!(
                 "cargo lambda watch not listening after {READY_LIMIT:?}"
             ));
         }
@@ -314,16 +335,17 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
     // Runtimes stop first, so cargo lambda never sees a poll cut by its own shutdown.
     for i in 0..n {
         let (log, file) = log_file(paths, tag, &format!("runtime-{i}"))?;
-        let mut cmd = Command::new(runtime);
-        cmd.env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("http://127.0.0.1:{port}/.rt"),
-        )
-        .env("AWS_LAMBDA_FUNCTION_NAME", "_")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .stdout(Stdio::null())
-        .stderr(file);
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .stdout(Stdio::null())
+            .stderr(file);
         running
             .procs
             .insert(0, Proc::spawn(&format!("runtime process {i}"), &mut cmd)?);
@@ -333,7 +355,7 @@ fn start_cargo_lambda(n: u32, runtime: &Path, paths: &Paths, tag: &str) -> Resul
     Ok(running)
 }
 
-fn start_rie(runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String> {
+fn start_rie(runtime: &Path, paths: &Paths, tag: &str) -> Result<Running> {
     let (p1, p2) = (procs::fresh_port()?, procs::fresh_port()?);
     let (log, file) = log_file(paths, tag, "rie")?;
     let mut cmd = Command::new(&paths.rie);
@@ -356,13 +378,13 @@ fn start_rie(runtime: &Path, paths: &Paths, tag: &str) -> Result<Running, String
 }
 
 /// The minimal Cargo project (one bin target) `cargo lambda watch` wants to run in.
-fn stub_project(work: &Path) -> Result<PathBuf, String> {
+fn stub_project(work: &Path) -> Result<PathBuf> {
     let dir = work.join("cargo-lambda-stub");
     let write = |rel: &str, text: &str| {
         let path = dir.join(rel);
         fs::create_dir_all(path.parent().unwrap_or(&dir))
             .and_then(|()| fs::write(&path, text))
-            .map_err(|e| format!("writing {}: {e}", path.display()))
+            .map_err(Error::io(format!("writing {}", path.display())))
     };
     write(
         "Cargo.toml",

@@ -4,6 +4,7 @@
 //! [`run`] bounds the run (it kills wrk if it overruns) and [`parse`] turns the text report into
 //! a [`Sample`].
 
+use crate::error::{Error, Result, unexpected};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -58,7 +59,7 @@ pub(crate) struct Wrk {
 }
 
 /// Writes the Lua script that makes wrk POST [`EVENT`] as JSON; returns its path.
-pub(crate) fn write_script(dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn write_script(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("post-echo.lua");
     let script = format!(
         "-- written by grace-bench\n\
@@ -66,7 +67,7 @@ pub(crate) fn write_script(dir: &Path) -> Result<PathBuf, String> {
          wrk.body = '{EVENT}'\n\
          wrk.headers[\"Content-Type\"] = \"application/json\"\n"
     );
-    fs::write(&path, script).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    fs::write(&path, script).map_err(Error::io(format!("writing {}", path.display())))?;
     Ok(path)
 }
 
@@ -91,7 +92,7 @@ impl Wrk {
     }
 
     /// Runs wrk against `url` for `seconds` with `connections` connections and parses its report.
-    pub(crate) fn run(&self, url: &str, connections: u32, seconds: u64) -> Result<Sample, String> {
+    pub(crate) fn run(&self, url: &str, connections: u32, seconds: u64) -> Result<Sample> {
         let mut cmd = Command::new(&self.bin);
         cmd.args(self.args(url, connections, seconds))
             .stdout(Stdio::piped())
@@ -108,15 +109,15 @@ impl Wrk {
         proc.stop();
         let text = reader.join().map_err(|_| "wrk reader thread panicked")?;
         match status {
-            None => Err(format!("wrk still running after {limit:?}; killed")),
-            Some(s) if !s.success() => Err(format!("wrk failed ({s}): {text}")),
+            None => Err(unexpected!("wrk still running after {limit:?}; killed")),
+            Some(s) if !s.success() => Err(unexpected!("wrk failed ({s}): {text}")),
             Some(_) => parse(&text),
         }
     }
 }
 
 /// Parses the text wrk prints with `--latency`.
-pub(crate) fn parse(text: &str) -> Result<Sample, String> {
+pub(crate) fn parse(text: &str) -> Result<Sample> {
     let mut rps = None;
     let mut requests = None;
     let mut p50 = None;
@@ -127,7 +128,10 @@ pub(crate) fn parse(text: &str) -> Result<Sample, String> {
         if let Some(v) = line.strip_prefix("Requests/sec:") {
             rps = v.trim().parse::<f64>().ok();
         } else if let Some(v) = line.strip_prefix("Non-2xx or 3xx responses:") {
-            non_2xx = v.trim().parse().map_err(|_| format!("bad line: {line}"))?;
+            non_2xx = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::Parse(format!("wrk: bad line: {line}")))?;
         } else if let Some(v) = line.strip_prefix("Socket errors:") {
             // "connect 0, read 0, write 0, timeout 0"
             for part in v.split(',') {
@@ -135,7 +139,7 @@ pub(crate) fn parse(text: &str) -> Result<Sample, String> {
                     .split_whitespace()
                     .nth(1)
                     .and_then(|n| n.parse::<u64>().ok());
-                socket_errors += n.ok_or_else(|| format!("bad line: {line}"))?;
+                socket_errors += n.ok_or_else(|| Error::Parse(format!("wrk: bad line: {line}")))?;
             }
         } else if line.contains(" requests in ") {
             requests = line
@@ -148,7 +152,7 @@ pub(crate) fn parse(text: &str) -> Result<Sample, String> {
             p99 = Some(parse_time_us(v.trim())?);
         }
     }
-    let missing = |what: &str| format!("wrk output has no {what}:\n{text}");
+    let missing = |what: &str| Error::Parse(format!("wrk output has no {what}:\n{text}"));
     Ok(Sample {
         rps: rps.ok_or_else(|| missing("Requests/sec"))?,
         requests: requests.ok_or_else(|| missing("request count"))?,
@@ -160,19 +164,21 @@ pub(crate) fn parse(text: &str) -> Result<Sample, String> {
 }
 
 /// `"140.00us"`, `"1.23ms"`, `"2.00s"`, `"1.00m"` → microseconds.
-fn parse_time_us(v: &str) -> Result<f64, String> {
+fn parse_time_us(v: &str) -> Result<f64> {
     let split = v
         .find(|c: char| c.is_ascii_alphabetic())
-        .ok_or_else(|| format!("no unit: {v}"))?;
+        .ok_or_else(|| Error::Parse(format!("no unit: {v}")))?;
     let (num, unit) = v.split_at(split);
-    let num: f64 = num.parse().map_err(|_| format!("bad number: {v}"))?;
+    let num: f64 = num
+        .parse()
+        .map_err(|_| Error::Parse(format!("bad number: {v}")))?;
     let scale = match unit {
         "us" => 1.0,
         "ms" => 1e3,
         "s" => 1e6,
         "m" => 60e6,
         "h" => 3600e6,
-        _ => return Err(format!("unknown unit in {v}")),
+        _ => return Err(Error::Parse(format!("unknown unit in {v}"))),
     };
     Ok(num * scale)
 }

@@ -22,7 +22,8 @@ use crate::function::{FunctionArgs, parse_duration};
       --layer ./enabler-layer -- python -m awslambdaric app.handler
   grace check ./bootstrap --reset --json --timeline lifecycle.svg
 
-Exit code: 0 when every check passes (warnings allowed), 1 when one fails.")]
+Exit code: 0 when every check passes (or is skipped); 1 when one fails or warns (a warning is a
+risk, or a graceful shutdown the check could not confirm).")]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) function: FunctionArgs,

@@ -12,7 +12,7 @@ use grace_emulator::logs::{LogLine, LogSource};
 use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 
 use crate::function::parse_duration;
-use grace_harness::check::{Status, TimedLine, shutdown_verdicts};
+use grace_harness::check::{Lambda, Status, TimedLine, shutdown_verdicts};
 
 /// Watch a function live through init, invokes, freeze and a graceful spin-down.
 #[derive(Debug, clap::Args)]
@@ -69,6 +69,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     cfg.concurrency = 1;
     cfg.inspect_shutdown = true;
+    let lambda = Lambda::from(&cfg);
     let items: Arc<Mutex<Vec<Item>>> = Arc::default();
     let (logs, events) = (Arc::clone(&items), Arc::clone(&items));
     let options = Options {
@@ -156,17 +157,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 time_us,
                 platform: false,
                 env,
-                ..
+                text,
             } => Some(TimedLine {
                 time_us: *time_us,
                 env: *env,
                 function_output: true,
+                text: text.clone(),
             }),
             _ => None,
         })
         .collect();
     let env = events.first().map(|e| e.env).unwrap_or(1);
-    let checks = shutdown_verdicts(&events, env, &lines, args.invokes as usize);
+    let checks = shutdown_verdicts(&events, env, &lines, args.invokes as usize, &lambda);
     println!("\nThe checks `grace check` runs, on this lifecycle:");
     for c in &checks {
         let tag = c.status.tag();

@@ -139,16 +139,170 @@ fn a_tcp_connection_left_open_is_reported() {
     // the exit is fresh; on a loaded machine (the suite's other tests) that reading can lag by
     // more than a millisecond, and the check then only warns, saying so.
     match status(&r, "tcp") {
-        "fail" => assert!(!ok, "{r:#}"),
+        "fail" => assert_eq!(r["verdict"], "fail", "{r:#}"),
         "warn" => assert!(detail.as_str().unwrap().contains("last seen"), "{detail}"),
         other => panic!("tcp check {other}: {r:#}"),
     }
+    // Either way it is not a pass: a warning does not hide an open connection.
+    assert!(!ok, "{r:#}");
+    assert_eq!(r["pass"], false);
     assert_eq!(
         status(&r, "exit"),
         "pass",
         "it did exit; it just left the connection open"
     );
     drop(accept);
+}
+
+fn words<'a>(result: &'a serde_json::Value, id: &str) -> (&'a str, &'a str) {
+    let c = result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {result:#}"));
+    (
+        c["detail"].as_str().unwrap_or_default(),
+        c["advice"].as_str().unwrap_or_default(),
+    )
+}
+
+/// A directory holding `extensions/shutdown-enabler`: an external extension, as a layer.
+fn enabler_layer() -> std::path::PathBuf {
+    let layer = temp_dir("enabler-layer");
+    std::fs::create_dir_all(layer.join("extensions")).unwrap();
+    std::fs::copy(
+        workspace_bin("shutdown-enabler"),
+        layer.join("extensions/shutdown-enabler"),
+    )
+    .unwrap();
+    layer
+}
+
+#[test]
+fn a_sigkill_names_the_budget_the_runtime_had_with_the_extensions_present() {
+    // An external extension: the runtime gets 300 ms (the 2,000 ms are the extensions').
+    let layer = enabler_layer();
+    let (ok, r) = run_testfn_check(
+        &["TESTFN_SIGTERM=ignore"],
+        &["--layer", layer.to_str().unwrap(), "--memory", "256"],
+    );
+    assert!(!ok);
+    let (detail, advice) = words(&r, "exit");
+    assert!(
+        detail.contains("SIGKILLed")
+            && detail.contains("the 300 ms the runtime gets with external extensions, at 256 MB"),
+        "{detail}"
+    );
+    assert!(advice.contains("well inside the 300 ms"), "{advice}");
+    assert!(
+        !detail.contains("2000") && !advice.contains("2000"),
+        "{r:#}"
+    );
+    // Negative control: an internal extension only, 500 ms.
+    let (_, r) = run_testfn_check(&["TESTFN_SIGTERM=ignore", "TESTFN_EXTENSION=enabler"], &[]);
+    let (detail, advice) = words(&r, "exit");
+    assert!(
+        detail.contains("the 500 ms the runtime gets with internal extensions only, at 128 MB"),
+        "{detail}"
+    );
+    assert!(advice.contains("well inside the 500 ms"), "{advice}");
+}
+
+#[test]
+fn a_clean_exit_is_a_share_of_the_runtimes_budget() {
+    let layer = enabler_layer();
+    let (ok, r) = run_testfn_check(
+        &["TESTFN_SIGTERM=handle"],
+        &["--layer", layer.to_str().unwrap()],
+    );
+    assert!(ok, "{r:#}");
+    let (detail, _) = words(&r, "exit");
+    assert!(
+        detail.contains("ms after SIGTERM: ")
+            && detail
+                .contains("% of the 300 ms the runtime gets with external extensions, at 128 MB"),
+        "{detail}"
+    );
+    let (detail, _) = words(&r, "sigterm");
+    assert!(detail.contains("the runtime gets 300 ms"), "{detail}");
+}
+
+#[test]
+fn a_warning_is_not_a_pass() {
+    // Cleanup that takes 85 % of the runtime's budget (1.7 of 2 s, so that a loaded machine does
+    // not push it past the SIGKILL): the exit verdict warns, and the check does not pass.
+    let (ok, r) = run_testfn_check(
+        &[
+            "TESTFN_SIGTERM=handle",
+            "TESTFN_EXTENSION=enabler",
+            "TESTFN_CLEANUP_MS=1700",
+        ],
+        &["--runtime-budget", "2s"],
+    );
+    assert_eq!(status(&r, "exit"), "warn", "{r:#}");
+    assert!(!ok, "{r:#}");
+    assert_eq!(r["pass"], false);
+    assert_eq!(r["verdict"], "warn");
+    let (_, advice) = words(&r, "exit");
+    assert!(advice.contains("the 2000 ms the runtime gets"), "{advice}");
+    // Negative control: a short cleanup passes.
+    let (ok, r) = run_testfn_check(
+        &["TESTFN_SIGTERM=handle", "TESTFN_EXTENSION=enabler"],
+        &["--runtime-budget", "2s"],
+    );
+    assert!(ok, "{r:#}");
+    assert_eq!(r["verdict"], "pass");
+}
+
+/// `grace check` on tests/oracle/shutdown_talk_app.py under awslambdaric, with the enabler layer.
+fn check_shutdown_talk(buffered: bool) -> (bool, serde_json::Value) {
+    let layer = enabler_layer();
+    let python = crate::util::venv_bin("python");
+    let dir = crate::util::workspace_root().join("tests/oracle");
+    let env = format!("SHUTDOWN_TALK_BUFFERED={}", u8::from(buffered));
+    check(&[
+        "--env",
+        &env,
+        "--layer",
+        layer.to_str().unwrap(),
+        "--name",
+        "talk",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--execution-env",
+        "AWS_Lambda_python3.12",
+        "--handler",
+        "shutdown_talk_app.handler",
+        "--",
+        python.to_str().unwrap(),
+        "-m",
+        "awslambdaric",
+        "shutdown_talk_app.handler",
+    ])
+}
+
+#[test]
+fn a_python_function_that_only_talks_in_its_sigterm_handler_is_not_buffered() {
+    // Nothing printed during the invokes, six flushed lines at SIGTERM: nothing was held back.
+    let (ok, r) = check_shutdown_talk(false);
+    assert!(ok, "{r:#}");
+    assert_eq!(status(&r, "output"), "pass");
+    let (detail, _) = words(&r, "output");
+    assert!(
+        detail.contains("nothing written during the 4 invocations; 6 lines at shutdown"),
+        "{detail}"
+    );
+    // Negative control: the same function writing a line per invoke into a buffer that only
+    // its exit flushes.
+    let (ok, r) = check_shutdown_talk(true);
+    assert!(!ok, "{r:#}");
+    assert_eq!(status(&r, "output"), "fail");
+    let (detail, _) = words(&r, "output");
+    assert!(
+        detail.starts_with("4 lines written during the 4 invocations arrived only at shutdown"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -267,11 +421,14 @@ fn the_postgres_example_passes() {
         "--",
         bin.to_str().unwrap(),
     ]);
-    assert!(ok, "{r:#}");
     assert_eq!(status(&r, "sigterm"), "pass");
     assert_eq!(status(&r, "exit"), "pass");
-    // A pass, or on a loaded machine a warning that the final milliseconds were not observed.
+    // A pass, or on a loaded machine a warning that the final milliseconds were not observed
+    // (then the whole check is not a pass: it could not confirm the clean end the server saw;
+    // `oracle::the_postgres_examples_hook_…` holds the agreement test, ignored until exact
+    // shutdown observation lands).
     assert_ne!(status(&r, "tcp"), "fail", "{r:#}");
+    assert_eq!(ok, status(&r, "tcp") == "pass", "{r:#}");
 }
 
 #[test]

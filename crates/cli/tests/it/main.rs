@@ -13,6 +13,7 @@ mod emulator;
 mod examples;
 mod extension_client;
 mod extensions;
+mod oracle;
 mod peers;
 mod placement;
 mod resources;

@@ -133,6 +133,11 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The server log's file (scripts/pg-oracle.sh reads it with `--log`).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
     /// The server log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -1,10 +1,14 @@
 //! The check `grace check` runs: a function's full lifecycle under a fresh emulator (a cold
 //! start, warm invokes, a freeze while idle, a spin-down; optionally a timeout reset
 //! mid-invoke), then [`Verdict`]s on what it did: whether the runtime got SIGTERM, whether it
-//! exited before SIGKILL and how much of the budget its cleanup took, what it left behind
-//! (TCP connections, files open for writing, child processes), and whether its output only
-//! arrived at shutdown. [`verdict`] holds the reasoning; this module runs the lifecycle.
+//! exited before SIGKILL and how much of the runtime's budget for the extensions present its
+//! cleanup took, what it left behind (TCP connections, files open for writing, child
+//! processes), and whether output written during an invoke was held back past its end. The
+//! overall verdict is fail if any verdict fails, else warn if any warns, else pass.
+//! [`verdict`] holds the reasoning (with `budget` and `output`); this module runs the lifecycle.
 
+mod budget;
+mod output;
 pub mod verdict;
 
 use std::fmt;
@@ -18,7 +22,7 @@ use grace_emulator::{CpuAffinity, Emulator, FunctionConfig, InvokeInput, Options
 use serde::Serialize;
 
 use crate::error::Error;
-pub use verdict::{Status, TimedLine, Verdict, shutdown_verdicts};
+pub use verdict::{Lambda, Status, TimedLine, Verdict, shutdown_verdicts};
 
 /// How the check runs. `CheckOptions::default()` is what `grace check` does without options:
 /// a cold invoke and 3 warm ones with `{}`, 300 ms idle (frozen), then the spin-down.
@@ -136,7 +140,10 @@ impl ResourceModel {
 pub struct Report {
     /// The function checked.
     pub function: String,
-    /// No verdict is a failure (warnings allowed).
+    /// The overall verdict: `fail` when any verdict fails, else `warn` when any warns (a risk, or
+    /// something the check could not confirm), else `pass`. Skipped verdicts do not count.
+    pub verdict: Status,
+    /// Whether the overall verdict is `pass`: no failure and no warning.
     pub pass: bool,
     /// The verdicts, in the order `grace check` prints them.
     #[serde(rename = "checks")]
@@ -151,7 +158,29 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether no verdict is a failure (warnings allowed).
+    /// The report on these verdicts, with the overall verdict they add up to.
+    fn new(
+        function: String,
+        verdicts: Vec<Verdict>,
+        invokes: Vec<Answer>,
+        resource_model: ResourceModel,
+        events: Vec<LifecycleEvent>,
+    ) -> Self {
+        let verdict = overall(&verdicts);
+        Self {
+            function,
+            verdict,
+            pass: verdict == Status::Pass,
+            verdicts,
+            invokes,
+            resource_model,
+            events,
+        }
+    }
+
+    /// Whether the overall verdict is a pass: no verdict failed and none warned. A warning is
+    /// not a pass: it is a risk (cleanup near the budget) or a shutdown the check could not
+    /// confirm as graceful (a connection seen open shortly before the exit).
     pub fn passed(&self) -> bool {
         self.pass
     }
@@ -176,15 +205,17 @@ impl Report {
         self.verdicts.iter().find(|v| v.id == id)
     }
 
-    /// The one-line summary: `PASS: NAME shuts down gracefully`, `PASS with N warnings`, or
-    /// `FAIL: N of M checks failed`.
+    /// The one-line summary: `PASS: NAME shuts down gracefully`, `WARN: N of M checks warned`,
+    /// or `FAIL: N of M checks failed` (`, and K warned`).
     pub fn summary(&self) -> String {
         let failed = self.failures().count();
         let warned = self.warnings().count();
+        let of = self.verdicts.len();
         match (failed, warned) {
             (0, 0) => format!("PASS: {} shuts down gracefully", self.function),
-            (0, w) => format!("PASS with {w} warning{}", if w == 1 { "" } else { "s" }),
-            (f, _) => format!("FAIL: {f} of {} checks failed", self.verdicts.len()),
+            (0, w) => format!("WARN: {w} of {of} checks warned (not a pass; see the advice)"),
+            (f, 0) => format!("FAIL: {f} of {of} checks failed"),
+            (f, w) => format!("FAIL: {f} of {of} checks failed, and {w} warned"),
         }
     }
 
@@ -213,6 +244,19 @@ impl fmt::Display for Report {
     }
 }
 
+/// Fail if any verdict fails (a warning never hides a failure), else warn if any warns, else
+/// pass.
+fn overall(verdicts: &[Verdict]) -> Status {
+    let any = |s: Status| verdicts.iter().any(|v| v.status == s);
+    if any(Status::Fail) {
+        Status::Fail
+    } else if any(Status::Warn) {
+        Status::Warn
+    } else {
+        Status::Pass
+    }
+}
+
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -227,6 +271,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     function.inspect_shutdown = true;
     let name = function.name.clone();
     let resource_model = ResourceModel::of(&function);
+    let lambda = Lambda::from(&function);
     let lines: Arc<Mutex<Vec<TimedLine>>> = Arc::default();
     let events: Arc<Mutex<Vec<LifecycleEvent>>> = Arc::default();
     let (line_sink, event_sink) = (Arc::clone(&lines), Arc::clone(&events));
@@ -240,6 +285,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
                 time_us: now_us(),
                 env: line.env,
                 function_output: matches!(line.source, LogSource::Function),
+                text: line.text.to_owned(),
             };
             line_sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
         }),
@@ -265,16 +311,8 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     let answers = answers?;
     let events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
     let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
-    let verdicts = analyse(&events, &lines, &answers, options.reset);
-    let pass = verdicts.iter().all(|c| c.status != Status::Fail);
-    Ok(Report {
-        function: name,
-        pass,
-        verdicts,
-        invokes: answers,
-        resource_model,
-        events,
-    })
+    let verdicts = analyse(&events, &lines, &answers, options.reset, &lambda);
+    Ok(Report::new(name, verdicts, answers, resource_model, events))
 }
 
 /// The lifecycle: a cold invoke and the warm ones, idle, spin-down, and the optional reset.
@@ -314,6 +352,7 @@ fn analyse(
     lines: &[TimedLine],
     invokes: &[Answer],
     reset: bool,
+    lambda: &Lambda,
 ) -> Vec<Verdict> {
     let mut envs: Vec<EnvId> = events.iter().map(|e| e.env).collect();
     envs.dedup();
@@ -353,12 +392,12 @@ fn analyse(
         advice: init_failed.then(|| "fix the init error first; see the log above".to_owned()),
     });
     if let Some(&env) = envs.first() {
-        verdicts.extend(shutdown_verdicts(events, env, lines, invokes.len()));
+        verdicts.extend(shutdown_verdicts(events, env, lines, invokes.len(), lambda));
     }
     if reset {
         match envs.get(1) {
             Some(&env) => {
-                for mut c in shutdown_verdicts(events, env, lines, 0) {
+                for mut c in shutdown_verdicts(events, env, lines, 0, lambda) {
                     if c.id == "sigterm" || c.id == "exit" {
                         c.id = if c.id == "sigterm" {
                             "reset-sigterm"
@@ -394,35 +433,39 @@ mod tests {
     }
 
     fn report(verdicts: Vec<Verdict>) -> Report {
-        Report {
-            function: "f".into(),
-            pass: verdicts.iter().all(|v| v.status != Status::Fail),
-            verdicts,
-            invokes: Vec::new(),
-            resource_model: ResourceModel {
-                on: false,
-                detail: "off (not requested)".into(),
-            },
-            events: Vec::new(),
-        }
+        let off = ResourceModel {
+            on: false,
+            detail: "off (not requested)".into(),
+        };
+        Report::new("f".into(), verdicts, Vec::new(), off, Vec::new())
     }
 
     #[test]
     fn summarises_as_grace_check_does() {
-        let r = report(vec![verdict("a", Status::Pass)]);
+        let r = report(vec![verdict("a", Status::Pass), verdict("s", Status::Skip)]);
         assert_eq!(r.summary(), "PASS: f shuts down gracefully");
-        let r = report(vec![verdict("a", Status::Pass), verdict("b", Status::Warn)]);
-        assert_eq!(r.summary(), "PASS with 1 warning");
         assert!(r.passed());
-        // Negative control: one failure fails the report.
-        let r = report(vec![verdict("a", Status::Fail), verdict("b", Status::Warn)]);
-        assert_eq!(r.summary(), "FAIL: 1 of 2 checks failed");
+        assert_eq!(r.verdict, Status::Pass);
+        // A warning is not a pass.
+        let r = report(vec![verdict("a", Status::Pass), verdict("b", Status::Warn)]);
+        assert_eq!(
+            r.summary(),
+            "WARN: 1 of 2 checks warned (not a pass; see the advice)"
+        );
         assert!(!r.passed());
+        assert_eq!(r.verdict, Status::Warn);
+        // A warning never hides a failure, whatever the order.
+        let r = report(vec![verdict("b", Status::Warn), verdict("a", Status::Fail)]);
+        assert_eq!(r.verdict, Status::Fail);
+        let r = report(vec![verdict("a", Status::Fail), verdict("b", Status::Warn)]);
+        assert_eq!(r.summary(), "FAIL: 1 of 2 checks failed, and 1 warned");
+        assert!(!r.passed());
+        assert_eq!(r.verdict, Status::Fail);
         assert_eq!(r.failures().map(|v| v.id).collect::<Vec<_>>(), ["a"]);
         assert_eq!(r.verdict("b").map(|v| v.status), Some(Status::Warn));
         assert_eq!(
             r.to_string(),
-            "grace check: f\n  resource model: off (not requested)\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed"
+            "grace check: f\n  resource model: off (not requested)\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed, and 1 warned"
         );
     }
 
@@ -434,7 +477,7 @@ mod tests {
             body: "boom".into(),
         }];
         // Without an InitFailed event the function error is only a warning.
-        let v = analyse(&[], &[], &answers, false);
+        let v = analyse(&[], &[], &answers, false, &Lambda::default());
         assert_eq!(v[0].status, Status::Warn);
         assert!(v[0].advice.is_none());
     }

@@ -8,9 +8,19 @@
 //! process closes at teardown without its protocol's goodbye is, at the TCP level, closed (the
 //! server's log tells that story). Exact readings at the exit would need a tracer that stops the
 //! runtime at `PTRACE_EVENT_EXIT`, before the kernel closes its descriptors.
+//! `scripts/pg-oracle.sh` measures how often the connection verdict agrees with a PostgreSQL
+//! server's log (docs/guide.md, "What `grace check` observes").
+//!
+//! The exit is measured against the runtime's budget for the extensions that registered
+//! (`budget`, [`Lambda`]); the output verdict decides from the lines it saw arrive (`output`).
 
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent, Role};
 use serde::Serialize;
+
+pub use super::budget::Lambda;
+use super::budget::{RuntimeBudget, exit_verdict};
+pub use super::output::TimedLine;
+use super::output::buffered_output;
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,7 +29,8 @@ use serde::Serialize;
 pub enum Status {
     /// The function does this right.
     Pass,
-    /// Right here, but at risk (e.g. cleanup that uses most of the budget).
+    /// At risk (e.g. cleanup that uses most of the budget), or not confirmed (a connection seen
+    /// open shortly before the exit). Not a pass: `grace check` exits with 1.
     Warn,
     /// Wrong: `grace check` exits with 1.
     Fail,
@@ -79,24 +90,14 @@ impl Verdict {
     }
 }
 
-/// A log line's arrival, as the output check needs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedLine {
-    /// When it arrived, microseconds since the Unix epoch.
-    pub time_us: u64,
-    /// The environment that wrote it.
-    pub env: EnvId,
-    /// Whether the runtime wrote it (not the platform or an extension).
-    pub function_output: bool,
-}
-
 /// The verdicts on the spin-down of environment `env` (the one `invokes` invocations ran in),
-/// from the recorded lifecycle `events` and log `lines`.
+/// from the recorded lifecycle `events` and log `lines`, with `lambda`'s budgets.
 pub fn shutdown_verdicts(
     events: &[LifecycleEvent],
     env: EnvId,
     lines: &[TimedLine],
     invokes: usize,
+    lambda: &Lambda,
 ) -> Vec<Verdict> {
     let ev: Vec<&LifecycleEvent> = events.iter().filter(|e| e.env == env).collect();
     let mut checks = Vec::new();
@@ -110,6 +111,13 @@ pub fn shutdown_verdicts(
             _ => None,
         })
         .collect();
+    let external = ev.iter().any(|e| {
+        matches!(
+            e.kind,
+            EventKind::ExtensionRegistered { external: true, .. }
+        )
+    });
+    let budget = RuntimeBudget::new(lambda, !extensions.is_empty(), external);
     let sigterm = ev.iter().find_map(|e| match e.kind {
         EventKind::Sigterm {
             role: Role::Runtime,
@@ -119,7 +127,7 @@ pub fn shutdown_verdicts(
     });
     if extensions.is_empty() {
         checks.push(
-            Verdict::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda SIGKILLs the runtime with 0 ms of grace")
+            Verdict::new("sigterm", "SIGTERM is delivered", Status::Fail, "no extension is registered: Lambda sends no SIGTERM and SIGKILLs the runtime at once (0 ms of grace)")
                 .advise("add the shutdown-enabler layer (`grace package extension`), or register an internal extension (lambda-grace does it by default; lambda_runtime: spawn_graceful_shutdown_handler; Go: lambda.WithEnableSIGTERM)"),
         );
     } else {
@@ -131,13 +139,14 @@ pub fn shutdown_verdicts(
             } else {
                 Status::Fail
             },
-            format!("registered: {}", extensions.join(", ")),
+            format!(
+                "registered: {}; after SIGTERM the runtime gets {} ms, at {} MB",
+                extensions.join(", "),
+                budget.ms,
+                budget.memory_mb
+            ),
         ));
     }
-    let budget_ms = ev.iter().find_map(|e| match e.kind {
-        EventKind::ShutdownStart { budget_ms, .. } => Some(budget_ms),
-        _ => None,
-    });
     let exit = ev.iter().find_map(|e| match &e.kind {
         EventKind::ProcessExit {
             role: Role::Runtime,
@@ -146,36 +155,14 @@ pub fn shutdown_verdicts(
         } => Some((e.time_us, exit.clone())),
         _ => None,
     });
-    let killed = ev.iter().any(|e| {
-        matches!(
-            e.kind,
-            EventKind::Sigkill {
-                role: Role::Runtime,
-                ..
-            }
-        )
+    let killed = ev.iter().find_map(|e| match e.kind {
+        EventKind::Sigkill {
+            role: Role::Runtime,
+            ..
+        } => Some(e.time_us),
+        _ => None,
     });
-    checks.push(match (sigterm, exit, killed) {
-        (None, _, _) => Verdict::new("exit", "exits before SIGKILL", Status::Skip, "no SIGTERM, so no chance to exit cleanly"),
-        (Some(_), _, true) => {
-            let budget = budget_ms.unwrap_or(0);
-            Verdict::new("exit", "exits before SIGKILL", Status::Fail, format!("still running {budget} ms after SIGTERM: SIGKILLed"))
-                .advise(format!("handle SIGTERM: run the cleanup well inside {budget} ms and exit (lambda-grace: shutdown hooks are bounded by the budget)"))
-        }
-        (Some(term), Some((at, how)), false) => {
-            let took = at.saturating_sub(term) as f64 / 1000.0;
-            let budget = budget_ms.unwrap_or(500) as f64;
-            let pct = took * 100.0 / budget.max(1.0);
-            let detail = format!("exited ({how}) {took:.1} ms after SIGTERM: {pct:.0}% of the {budget:.0} ms budget");
-            if pct > 80.0 {
-                Verdict::new("exit", "exits before SIGKILL", Status::Warn, detail)
-                    .advise("the cleanup uses most of the budget; on a loaded machine it may be SIGKILLed: keep shutdown work short")
-            } else {
-                Verdict::new("exit", "exits before SIGKILL", Status::Pass, detail)
-            }
-        }
-        (Some(_), None, false) => Verdict::new("exit", "exits before SIGKILL", Status::Warn, "the runtime's exit was not observed"),
-    });
+    checks.push(exit_verdict(sigterm, exit, killed, budget));
     let left = ev.iter().rev().find_map(|e| match &e.kind {
         EventKind::Leftovers {
             at,
@@ -261,66 +248,5 @@ fn leftover(
             format!("{when}: {}", items.join("; ")),
         )
         .advise(advice)
-    }
-}
-
-/// Output written during invocations should appear during them. When none appeared during the
-/// invocations but at least one line per invocation arrived at shutdown, stdout is buffered (a
-/// pipe is block-buffered) and a frozen environment holds the logs hostage.
-fn buffered_output(
-    ev: &[&LifecycleEvent],
-    lines: &[TimedLine],
-    env: EnvId,
-    sigterm: Option<u64>,
-    invokes: usize,
-) -> Verdict {
-    let mut windows = Vec::new();
-    let mut open = None;
-    for e in ev {
-        match e.kind {
-            EventKind::InvokeStart { .. } => open = Some(e.time_us),
-            EventKind::InvokeEnd { .. } => {
-                if let Some(from) = open.take() {
-                    windows.push((from, e.time_us));
-                }
-            }
-            _ => {}
-        }
-    }
-    let shutdown_from = sigterm
-        .or_else(|| {
-            ev.iter()
-                .find(|e| matches!(e.kind, EventKind::ShutdownStart { .. }))
-                .map(|e| e.time_us)
-        })
-        .unwrap_or(u64::MAX);
-    let ours: Vec<&TimedLine> = lines
-        .iter()
-        .filter(|l| l.env == env && l.function_output)
-        .collect();
-    let during = ours
-        .iter()
-        .filter(|l| {
-            windows
-                .iter()
-                .any(|(a, b)| l.time_us >= *a && l.time_us <= *b)
-        })
-        .count();
-    let at_shutdown = ours.iter().filter(|l| l.time_us >= shutdown_from).count();
-    if during == 0 && invokes > 0 && at_shutdown >= invokes {
-        Verdict::new(
-            "output",
-            "log output arrives during invocations",
-            Status::Fail,
-            format!("no output during the {invokes} invocations, {at_shutdown} lines only at shutdown: stdout is buffered"),
-        )
-        .advise("flush after each line (Python: PYTHONUNBUFFERED=1 or print(..., flush=True); C: setvbuf); on Lambda a frozen environment holds buffered logs, and a killed one loses them")
-    } else {
-        Verdict::new(
-            "output",
-            "log output arrives during invocations",
-            Status::Pass,
-            format!("{during} lines during invocations, {at_shutdown} at shutdown"),
-        )
     }
 }

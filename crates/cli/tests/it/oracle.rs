@@ -1,0 +1,116 @@
+//! The ground truth for `grace check`'s connection verdict: a real PostgreSQL server's log.
+//! Each test runs one variant of `scripts/pg-oracle.sh` once (the script runs each N times,
+//! default 50, and prints the table docs/guide.md quotes) and asserts that the check's `tcp`
+//! verdict agrees with the server: a clean end is a `disconnection` line without an
+//! `unexpected EOF` / `could not receive data` for the session.
+//!
+//! Variants that disagree today in some runs are `#[ignore]`d with the reason: the check reads
+//! `/proc` next to the exit, not at it, and a close at teardown without the protocol's goodbye is
+//! a closed socket to the kernel. Run them with `cargo test -p grace --test it oracle:: --
+//! --include-ignored` once exact shutdown observation lands (issue 11, item 1).
+
+use std::process::Command;
+
+use crate::pg::Postgres;
+use crate::util::{grace_bin, workspace_root};
+
+/// One run of `variant` under `scripts/pg-oracle.sh` against `pg`: its JSON row.
+fn oracle(pg: &Postgres, variant: &str) -> serde_json::Value {
+    let out = Command::new(workspace_root().join("scripts/pg-oracle.sh"))
+        .args(["--json", "-n", "1", "--variant", variant, "--port"])
+        .arg(pg.port.to_string())
+        .arg("--log")
+        .arg(pg.log_path())
+        .env("GRACE", grace_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pg-oracle failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(row).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// `variant` ends its session as `server` says (`clean` or `abrupt`), and the check agrees.
+fn agrees(variant: &str, server: &str) {
+    let pg = Postgres::start();
+    let r = oracle(&pg, variant);
+    assert_eq!(r["server"], server, "{r:#}\n{}", pg.log());
+    assert_eq!(
+        r["check"], server,
+        "grace check disagrees with the server: {r:#}"
+    );
+    assert_eq!(r["agree"], true, "{r:#}");
+}
+
+#[test]
+fn the_server_tells_a_clean_end_from_an_abrupt_one() {
+    // The judge itself, on variants whose server verdict never varied in 50 runs: a Terminate
+    // before the exit is clean; os._exit without a close is an unexpected EOF.
+    let pg = Postgres::start();
+    let r = oracle(&pg, "py-close");
+    assert_eq!(r["server"], "clean", "{r:#}\n{}", pg.log());
+    let r = oracle(&pg, "py-os-exit");
+    assert_eq!(r["server"], "abrupt", "{r:#}\n{}", pg.log());
+}
+
+#[test]
+fn ignoring_sigterm_until_sigkill_is_abrupt_and_the_check_says_so() {
+    // Read before the SIGKILL, the connection is open: the kernel then closes it.
+    agrees("py-ignore", "abrupt");
+}
+
+#[test]
+fn no_sigterm_at_all_is_abrupt_and_the_check_says_so() {
+    // No extension: SIGKILL with 0 ms of grace; the connection is read before it.
+    agrees("py-no-layer", "abrupt");
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn closing_in_the_sigterm_handler_is_clean_and_the_check_says_so() {
+    // Measured: agrees in most runs; a lagging reading makes the check warn in a few.
+    agrees("py-close", "clean");
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn the_postgres_examples_hook_ends_every_session_cleanly_and_the_check_says_so() {
+    // Measured: the check warns in most runs on a loaded machine (a reading > 1 ms old).
+    agrees("rust-hook", "clean");
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn the_postgres_example_without_its_hook_is_abrupt_and_the_check_says_so() {
+    // Measured: the check warns or passes; the runtime's teardown closes the sockets without
+    // PostgreSQL's Terminate, which a socket reading cannot tell from a goodbye.
+    agrees("rust-no-hook", "abrupt");
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn sys_exit_without_a_close_and_the_check_agree() {
+    // Measured: interpreter teardown usually finalises the connection (psycopg2 sends the
+    // Terminate), but not always; and the check warns in some runs.
+    let pg = Postgres::start();
+    let r = oracle(&pg, "py-sys-exit");
+    assert_eq!(r["agree"], true, "{r:#}\n{}", pg.log());
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn os_exit_without_a_close_is_abrupt_and_the_check_says_so() {
+    // Measured: the check mostly warns (the last reading lags the exit).
+    agrees("py-os-exit", "abrupt");
+}
+
+#[test]
+#[ignore = "needs exact shutdown observation (issue 11 item 1)"]
+fn sigterms_default_action_is_abrupt_and_the_check_says_so() {
+    // Measured: the check mostly warns (the last reading lags the death).
+    agrees("py-default-action", "abrupt");
+}
