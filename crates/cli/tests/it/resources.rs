@@ -187,38 +187,6 @@ fn nproc_inside_a_128_mb_function_is_lambdas_count() {
     }
 }
 
-/// `grace check` at 128 MB, the function printing `nproc`: (whether the model applied, nproc).
-fn nproc_under_check(flags: &[&str]) -> (bool, usize) {
-    let out = Command::new(grace_bin())
-        .args(["check", "--json", "--invokes", "1", "--memory", "128"])
-        .args(flags)
-        .args(["--payload", r#"{"run":["nproc"]}"#, "--name", "f", "--"])
-        .arg(testfn_bin())
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let body: serde_json::Value =
-        serde_json::from_str(r["invokes"][0]["body"].as_str().unwrap()).unwrap();
-    let nproc = body["stdout"].as_str().unwrap().trim().parse().unwrap();
-    (r["resource_model"]["on"] == true, nproc)
-}
-
-/// On a machine with more than 2 CPUs the two halves differ; on 2 they agree (and the test
-/// then only shows that the check runs the function with the model).
-#[test]
-fn nproc_under_grace_check_is_lambdas_count_too() {
-    let (on, nproc) = nproc_under_check(&[]);
-    if !on {
-        eprintln!("skipped: no writable cgroup here");
-        return;
-    }
-    assert_eq!(nproc, machine_cpus().min(2));
-    // Negative control: without the model the check places nothing: every CPU shows.
-    let (on, nproc) = nproc_under_check(&["--no-resource-model"]);
-    assert!(!on);
-    assert_eq!(nproc, machine_cpus());
-}
-
 /// Starts `setsid sleep 1000` from the function (its own session and process group, reparented
 /// away from the runtime) and returns its pid.
 fn detached_grandchild(s: &Serve) -> u32 {

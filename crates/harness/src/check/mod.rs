@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
 use grace_emulator::logs::{LogLine, LogSink, LogSource};
-use grace_emulator::{CpuAffinity, Emulator, FunctionConfig, InvokeInput, Options};
+use grace_emulator::{Emulator, FunctionConfig, InvokeInput, Options};
 use serde::Serialize;
 
 use crate::error::Error;
@@ -295,13 +295,9 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
                 .unwrap_or_else(|e| e.into_inner())
                 .push(e.clone());
         })),
-        // Under the resource model the function sees Lambda's CPU count (`nproc`: 2 at 128 MB),
-        // which takes placement (on a current-thread runtime this pins the calling thread).
-        cpu_affinity: if resource_model.on {
-            CpuAffinity::Auto
-        } else {
-            CpuAffinity::Off
-        },
+        // No placement, even under the resource model (whose CPU count takes placement): pinned
+        // next to the emulator's thread, the readings of what the runtime holds at SIGTERM ran
+        // late enough to miss a quick cleanup.
         ..Options::default()
     };
     let emulator = Emulator::new(vec![function], emulator_options)?;
