@@ -241,8 +241,11 @@ pub(crate) fn start_grace_command(
     let port = procs::fresh_port()?;
     let (log, file) = log_file(paths, tag, "grace")?;
     let mut cmd = Command::new(&paths.grace);
+    // The peers model neither Lambda's CPU share nor its memory limit; grace is measured the
+    // same way (docs/BENCHMARKS.md says so next to the figures).
     cmd.args([
         "serve",
+        "--no-resource-model",
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--name",

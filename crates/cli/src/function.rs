@@ -72,6 +72,16 @@ pub(crate) struct FunctionArgs {
     /// $GRACE_PYTHON, then python3 on PATH).
     #[arg(long, value_name = "PATH")]
     pub(crate) python: Option<PathBuf>,
+    /// Run without Lambda's resource model. With it (the default) each environment gets its own
+    /// cgroup: one CPU's worth of CPU time per 1,769 MB (a 128 MB function gets 7 % of a CPU, as
+    /// on Lambda), a memory limit of --memory (exceeding it is `Runtime.OutOfMemory`), Lambda's
+    /// CPU count, and the cgroup freezer. It needs a writable cgroup (root, or a delegated
+    /// cgroup v2 subtree); without one it is off, and the output says so.
+    #[arg(long)]
+    pub(crate) no_resource_model: bool,
+    /// Where the cgroup filesystems are mounted (for tests).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub(crate) cgroup_root: Option<PathBuf>,
     /// The rest: a command line to run as the bootstrap (`-- python -m awslambdaric app.handler`).
     #[arg(last = true, value_name = "CMD")]
     pub(crate) command: Vec<OsString>,
@@ -141,6 +151,10 @@ impl FunctionArgs {
                 template, &settings, &env, warnings,
             )?);
         }
+        for cfg in &mut configs {
+            cfg.resource_model = !self.no_resource_model;
+            cfg.cgroup_root.clone_from(&self.cgroup_root);
+        }
         Ok(configs)
     }
 
@@ -182,6 +196,16 @@ impl FunctionArgs {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(settings)
+    }
+
+    /// `resource model: on (cgroup v1: …)`, or `off` and why: the line every output that depends
+    /// on the model carries.
+    pub(crate) fn resource_model_notice(&self) -> String {
+        if self.no_resource_model {
+            return "resource model: off (--no-resource-model)".to_owned();
+        }
+        let support = grace_emulator::resource_support(self.cgroup_root.as_deref());
+        format!("resource model: {}", support.describe())
     }
 
     /// The `--env-file` variables, then the `--env` ones.

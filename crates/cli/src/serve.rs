@@ -41,7 +41,7 @@ pub(crate) struct Args {
     /// Most environments per function; invokes beyond get 429.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub(crate) concurrency: u32,
-    /// Do not SIGSTOP idle environments.
+    /// Do not freeze idle environments (cgroup freezer under the resource model, else SIGSTOP).
     #[arg(long)]
     pub(crate) no_freeze: bool,
     /// Print every lifecycle event (init, invoke, freeze, SIGTERM, SHUTDOWN, SIGKILL…) to stderr.
@@ -88,6 +88,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     install_subscriber(std::env::var("RUST_LOG").ok().as_deref());
     let mut configs = args.function.configs_warned()?;
+    let resource_model = args.function.resource_model_notice();
     for cfg in &mut configs {
         cfg.idle_shutdown = args.idle_shutdown;
         cfg.concurrency = args.concurrency as usize;
@@ -114,6 +115,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        eprintln!("grace serve: {resource_model}");
         eprintln!("grace serve: listening on http://{addr} (functions: {})", names.join(", "));
         let shutdown = CancellationToken::new();
         let serving = tokio::spawn({

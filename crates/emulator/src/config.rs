@@ -69,11 +69,21 @@ pub struct FunctionConfig {
     /// `AWS_EXECUTION_ENV`, set for managed runtimes (e.g. `AWS_Lambda_python3.12`), absent for
     /// `provided.*`.
     pub execution_env: Option<String>,
+    /// Lambda's resource model (`sys::cgroup`): the environment's processes get a CPU-time
+    /// quota of one CPU per 1,769 MB, a memory limit of `memory_mb` (an out-of-memory kill is
+    /// answered `Runtime.OutOfMemory`), the cgroup freezer, Lambda's CPU count, and REPORT's Max
+    /// Memory Used from the cgroup. Off by default in the library (it needs a writable cgroup,
+    /// usually root, and slows small functions as Lambda does); `grace serve` and `grace check`
+    /// turn it on. Where no cgroup is writable the environment runs without it (see
+    /// [`crate::resource_support`]).
+    pub resource_model: bool,
+    /// Where the cgroup filesystems are mounted (`None`: `/sys/fs/cgroup`).
+    pub cgroup_root: Option<PathBuf>,
 }
 
 impl FunctionConfig {
     /// A function with Lambda's defaults: 128 MB, 3 s timeout, 10 s init limit, freezing on,
-    /// concurrency 10, no idle spin-down.
+    /// concurrency 10, no idle spin-down; the resource model off.
     pub fn new(name: impl Into<String>, command: Vec<OsString>, task_root: PathBuf) -> Self {
         Self {
             name: name.into(),
@@ -94,6 +104,8 @@ impl FunctionConfig {
             account_id: "123456789012".to_owned(),
             execution_env: None,
             inspect_shutdown: false,
+            resource_model: false,
+            cgroup_root: None,
         }
     }
 

@@ -54,4 +54,6 @@ pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
 pub use stream::StreamedBody;
-pub use sys::{CpuAffinity, Holdings, Pid, proc_state};
+pub use sys::{
+    CgroupVersion, CpuAffinity, Holdings, Pid, ResourceSupport, proc_state, resource_support,
+};

@@ -503,7 +503,7 @@ impl Members {
                 .deps
                 .placement
                 .as_ref()
-                .map(|p| p.place(self.cfg.memory_mb)),
+                .map(|p| p.place(self.cfg.memory_mb, self.cfg.resource_model)),
             pool: self.notice_tx.clone(),
             tasks: self.deps.tasks.clone(),
         };

@@ -36,7 +36,7 @@ pub mod function;
 pub mod harness;
 pub mod template;
 
-pub use check::{CheckOptions, Report, Status, Verdict};
+pub use check::{CheckOptions, Report, ResourceModel, Status, Verdict};
 pub use error::{Error, FunctionError};
 pub use function::{Function, Settings, Warning};
 pub use grace_emulator::events::{EventKind, LifecycleEvent};

@@ -92,6 +92,21 @@ pub(crate) fn spawn_child() -> Option<u32> {
     }
 }
 
+/// Runs `argv` (strings) to its end and returns its stdout (empty if it cannot start).
+pub(crate) fn run_command(argv: &[Value]) -> String {
+    let argv: Vec<String> = argv.iter().map(text).collect();
+    let Some((program, args)) = argv.split_first() else {
+        return String::new();
+    };
+    match Command::new(program).args(args).output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => {
+            say_err!("run {program} failed: {e}");
+            String::new()
+        }
+    }
+}
+
 /// Allocates `mb` MiB, writes every page, and keeps it for the life of the process.
 pub(crate) fn alloc(mb: u64) {
     let Some(bytes) = usize::try_from(mb)

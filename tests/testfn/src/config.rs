@@ -49,6 +49,8 @@ pub(crate) struct Config {
     pub(crate) sigterm: SigtermMode,
     /// `TESTFN_CLEANUP_MS`: how long the `handle` SIGTERM mode "cleans up".
     pub(crate) cleanup: Duration,
+    /// `TESTFN_CLEANUP_CPU_MS`: CPU time the `handle` mode burns after its sleep.
+    pub(crate) cleanup_cpu: Duration,
 }
 
 impl Config {
@@ -111,6 +113,14 @@ impl Config {
             }
         };
 
+        let cleanup_cpu = match get("TESTFN_CLEANUP_CPU_MS") {
+            None => Duration::ZERO,
+            Some(ms) => Duration::from_millis(
+                ms.parse()
+                    .map_err(|_| format!("TESTFN_CLEANUP_CPU_MS={ms:?}: expected milliseconds"))?,
+            ),
+        };
+
         Ok(Config {
             runtime_api,
             init_fail_once_mode,
@@ -119,6 +129,7 @@ impl Config {
             extension: get("TESTFN_EXTENSION"),
             sigterm,
             cleanup,
+            cleanup_cpu,
         })
     }
 }

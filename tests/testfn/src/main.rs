@@ -18,6 +18,7 @@
 //! | | `ignore` | prints `SIGTERM received (ignored)` and keeps running |
 //! | | `crash` | prints `SIGTERM received (crashing)` and aborts |
 //! | `TESTFN_CLEANUP_MS` | ms, default 0 | cleanup time of `handle` |
+//! | `TESTFN_CLEANUP_CPU_MS` | ms, default 0 | CPU time `handle` burns after its sleep (measured on the thread's own CPU clock, so a CPU quota stretches it), before `cleanup done` |
 //! | `TESTFN_EXTENSION` | name | registers an internal extension (`{"events":[]}`), prints `registered extension <name> id=<id>`, then a thread parks in `/extension/event/next` on its own connection and prints each event as `extension event: <body>` |
 //! | `TESTFN_INIT` | `ok` (default) | init succeeds |
 //! | | `error` | POSTs `/runtime/init/error` (`Runtime.TestInitError`, message `init failed on purpose`), prints `init error posted status=<code> body=<body>`, exits 1 |
@@ -42,6 +43,7 @@
 //! | `"log": "text"` | prints `log: text` on stdout |
 //! | `"stderr": "text"` | prints `stderr: text` on stderr |
 //! | `"alloc_mb": N` | allocates and writes N MiB, kept until exit |
+//! | `"run": ["prog", "arg"…]` | runs the command to its end; response `{"stdout":"…"}` |
 //! | `"spawn_child": true` | starts `sleep 1000` in our process group, not waited for; response `{"child_pid":PID}` |
 //! | `"sleep_ms": N` | sleeps N ms; response `{"slept_ms":N}` |
 //! | `"crash": CODE` | exits with CODE (1 if not an i32), no response |
@@ -95,7 +97,7 @@ fn main() {
     let cfg = Config::from_lookup(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| fatal(2, format_args!("bad configuration: {e}")));
     // Before anything else talks to the platform, so that an early SIGTERM is not missed.
-    if let Err(e) = signals::install(cfg.sigterm, cfg.cleanup) {
+    if let Err(e) = signals::install(cfg.sigterm, cfg.cleanup, cfg.cleanup_cpu) {
         fatal(2, format_args!("cannot install the SIGTERM handler: {e}"));
     }
 

@@ -6,12 +6,12 @@
 //! and no buffer is allocated once the connection's buffers have grown to size.
 //!
 //! A script runs its steps in a fixed order (see the crate docs): side effects first (`log`,
-//! `stderr`, `alloc_mb`, `spawn_child`, `sleep_ms`), then the ends without a response (`crash`,
+//! `stderr`, `alloc_mb`, `spawn_child`, `run`, `sleep_ms`), then the ends without a response (`crash`,
 //! `abort`), then `bad_id`, then one completion (`error`, or a response whose body the first of
-//! `response_bytes`, `headers`, `spawn_child`, `sleep_ms`, `respond_twice` decides, else
+//! `response_bytes`, `headers`, `run`, `spawn_child`, `sleep_ms`, `respond_twice` decides, else
 //! `{"ok":true}`), then the second response of `respond_twice`.
 
-use crate::actions::{alloc, headers_report, json_string_of_len, spawn_child, text};
+use crate::actions::{alloc, headers_report, json_string_of_len, run_command, spawn_child, text};
 use crate::http::Conn;
 use crate::response::Response;
 use crate::say::{say, say_err};
@@ -21,7 +21,7 @@ use std::thread;
 use std::time::Duration;
 
 /// Every key that turns a payload into a script.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "fault",
     "stream",
     "log",
@@ -36,6 +36,7 @@ const KEYS: [&str; 14] = [
     "headers",
     "spawn_child",
     "alloc_mb",
+    "run",
 ];
 
 /// Acts on the event in `next` (request `id`) and completes the invoke; `Err` = connection lost.
@@ -99,6 +100,10 @@ fn run(
         alloc(mb);
     }
     let child_pid = flag("spawn_child").then(spawn_child);
+    let ran = s
+        .get("run")
+        .and_then(Value::as_array)
+        .map(|argv| run_command(argv));
     let slept = s.get("sleep_ms").and_then(Value::as_u64);
     if let Some(ms) = slept {
         thread::sleep(Duration::from_millis(ms));
@@ -180,6 +185,8 @@ fn run(
             json_string_of_len(usize::try_from(n).unwrap_or(usize::MAX))
         } else if flag("headers") {
             headers_report(next).to_string().into_bytes()
+        } else if let Some(stdout) = &ran {
+            json!({ "stdout": stdout }).to_string().into_bytes()
         } else if let Some(pid) = child_pid {
             json!({ "child_pid": pid }).to_string().into_bytes()
         } else if let Some(ms) = slept {

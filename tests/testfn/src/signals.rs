@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 /// Installs the SIGTERM behaviour; `Default` installs nothing, so the default action applies.
-pub(crate) fn install(mode: SigtermMode, cleanup: Duration) -> io::Result<()> {
+pub(crate) fn install(mode: SigtermMode, cleanup: Duration, cpu: Duration) -> io::Result<()> {
     if mode == SigtermMode::Default {
         return Ok(());
     }
@@ -32,10 +32,34 @@ pub(crate) fn install(mode: SigtermMode, cleanup: Duration) -> io::Result<()> {
                 }
                 say!("SIGTERM received");
                 thread::sleep(cleanup);
+                burn_cpu(cpu);
                 say!("cleanup done");
                 crate::say::flush_buffered();
                 std::process::exit(0);
             }
         })?;
     Ok(())
+}
+
+/// Spins until this thread has run for `cpu` (its CPU clock, from `/proc/thread-self/schedstat`,
+/// whose first field is nanoseconds on a CPU): CPU-bound cleanup, which a CPU quota slows down.
+fn burn_cpu(cpu: Duration) {
+    if cpu.is_zero() {
+        return;
+    }
+    let on_cpu = || {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map(Duration::from_nanos)
+    };
+    let Some(start) = on_cpu() else {
+        return;
+    };
+    let mut x = 0_u64;
+    while on_cpu().is_some_and(|now| now.saturating_sub(start) < cpu) {
+        for i in 0..10_000_u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
 }

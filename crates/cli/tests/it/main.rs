@@ -17,5 +17,6 @@ mod faults;
 mod oracle;
 mod peers;
 mod placement;
+mod resources;
 mod runtime;
 mod template;

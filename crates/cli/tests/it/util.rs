@@ -171,15 +171,30 @@ pub struct Serve {
 }
 
 impl Serve {
-    /// `grace serve ARGS… --listen 127.0.0.1:0`, waiting until it listens.
+    /// `grace serve ARGS… --listen 127.0.0.1:0`, waiting until it listens. Without Lambda's
+    /// resource model (`--no-resource-model` is added): the tests of everything else keep a whole
+    /// core and no memory limit, and `resources.rs` opts in with [`Serve::start_modelled`].
     pub fn start(args: &[&str]) -> Serve {
         Self::start_with(args, &[])
     }
 
     /// Like [`Serve::start`], with extra environment variables for `grace` itself.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Serve {
+        Self::spawn(args, env, false)
+    }
+
+    /// `grace serve ARGS…` with the resource model as `grace serve` has it by default (on where
+    /// a cgroup is writable).
+    pub fn start_modelled(args: &[&str]) -> Serve {
+        Self::spawn(args, &[], true)
+    }
+
+    fn spawn(args: &[&str], env: &[(&str, &str)], model: bool) -> Serve {
         let mut cmd = Command::new(grace_bin());
         cmd.arg("serve").args(["--listen", "127.0.0.1:0"]);
+        if !model && !args.contains(&"--no-resource-model") {
+            cmd.arg("--no-resource-model");
+        }
         // Flags must come before a trailing `-- CMD`.
         let (flags, trailing) = match args.iter().position(|a| *a == "--") {
             Some(i) => (&args[..i], &args[i..]),
@@ -217,6 +232,19 @@ impl Serve {
 
     /// Runs `grace-testfn` as function `name` with `--env` settings and extra flags.
     pub fn testfn(name: &str, flags: &[&str], env: &[&str]) -> Serve {
+        let args = Self::testfn_args(name, flags, env);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::start(&args)
+    }
+
+    /// [`Serve::testfn`] under the resource model ([`Serve::start_modelled`]).
+    pub fn testfn_modelled(name: &str, flags: &[&str], env: &[&str]) -> Serve {
+        let args = Self::testfn_args(name, flags, env);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::start_modelled(&args)
+    }
+
+    fn testfn_args(name: &str, flags: &[&str], env: &[&str]) -> Vec<String> {
         let bin = testfn_bin();
         let mut args: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
         for e in env {
@@ -229,8 +257,7 @@ impl Serve {
             "--".into(),
             bin.to_string_lossy().into_owned(),
         ]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Self::start(&args)
+        args
     }
 
     pub fn request(

@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::machine::{Answer, Effect, Input, Machine, PoolNote, State};
 use super::platform::Outputs;
+use super::resources::Resources;
 use super::types::{ApiError, InitPhase, NextEvent, Outcome, new_trace_id};
 use super::{EnvHandle, EnvSpec, EnvironmentInfo, Msg, NextWait, Notice, ProcInfo, vars};
 use crate::config::FunctionConfig;
@@ -47,6 +48,7 @@ pub(super) fn spawn(
         telemetry: Arc::clone(&telemetry),
         cfg: Arc::clone(&spec.cfg),
     };
+    let resources = Resources::new(spec.id, &spec.cfg);
     let extensions = vars::external_extensions(&spec.cfg.layers);
     let names = extensions.iter().map(|(n, _)| n.clone()).collect();
     let driver = Driver {
@@ -67,6 +69,7 @@ pub(super) fn spawn(
         telemetry,
         watchdog: spec.watchdog,
         cpus: spec.cpus,
+        resources,
         pool: spec.pool,
         tasks: spec.tasks.clone(),
         extension_paths: extensions,
@@ -106,6 +109,8 @@ struct Driver {
     telemetry: Arc<crate::telemetry::Hub>,
     watchdog: Arc<Watchdog>,
     cpus: Option<sys::CpuLease>,
+    /// The environment's cgroup, with the resource model on.
+    resources: Option<Resources>,
     pool: mpsc::UnboundedSender<(EnvId, Notice)>,
     tasks: TaskTracker,
     extension_paths: Vec<(String, PathBuf)>,
@@ -142,6 +147,9 @@ impl Driver {
             };
         }
         self.telemetry.stop();
+        if let Some(resources) = self.resources.take() {
+            resources.finish(&self.tasks);
+        }
         self.closed.cancel();
         let _ = self.pool.send((self.id, Notice::Dead));
         self.dead.send_replace(true);
@@ -265,7 +273,13 @@ impl Driver {
         match effect {
             Effect::Launch { role, name } => queue.push_back(self.launch(role, name)),
             Effect::Signal { pid, signal } => {
-                sys::kill_group(pid, signal);
+                let handled = self
+                    .resources
+                    .as_mut()
+                    .is_some_and(|r| r.signal(pid, signal, &self.tasks));
+                if !handled {
+                    sys::kill_group(pid, signal);
+                }
             }
             Effect::AwaitSettled { pid } => {
                 let tx = self.tx.clone();
@@ -386,7 +400,12 @@ impl Driver {
         };
         let machine = &self.machine;
         let memory = &mut self.memory;
-        let mut max_memory_mb = || memory.peak_kib(&machine.pids()).div_ceil(1024);
+        let resources = self.resources.as_ref();
+        let mut max_memory_mb = || {
+            resources
+                .and_then(Resources::max_memory_mb)
+                .unwrap_or_else(|| memory.peak_kib(&machine.pids()).div_ceil(1024))
+        };
         Outputs {
             cfg: &self.cfg,
             function: &self.function,
@@ -472,6 +491,14 @@ impl Driver {
         name: &str,
         spec: &ProcessSpec,
     ) -> std::io::Result<Pid> {
+        let wrapped;
+        let spec = match &self.resources {
+            Some(resources) => {
+                wrapped = resources.wrap(spec)?;
+                &wrapped
+            }
+            None => spec,
+        };
         let spawned = match &self.cpus {
             Some(cpus) => cpus.spawn_within(|| sys::spawn(spec))?,
             None => sys::spawn(spec)?,
@@ -484,11 +511,15 @@ impl Driver {
         self.tasks.spawn(output.pump(Arc::clone(&self.log)));
         let tx = self.tx.clone();
         let mut child = spawned.child;
+        let oom = self.resources.as_ref().map(Resources::oom_probe);
         self.tasks.spawn(async move {
             let exit = match child.wait().await {
                 Ok(status) => Exit::from_status(status),
                 Err(_) => Exit::Code(-1),
             };
+            if oom.is_some_and(|o| o.killed_for_memory(exit)) {
+                let _ = tx.send(Msg::Input(Input::OutOfMemory, None));
+            }
             let _ = tx.send(Msg::Input(Input::Exited { pid, exit }, None));
         });
         Ok(pid)

@@ -9,11 +9,13 @@
 //! handle.
 //!
 //! Modules: [`machine`], [`driver`], [`platform`], [`types`] (requests, events, outcomes,
-//! errors), [`vars`] (the processes' environment variables and the layers' extensions).
+//! errors), [`vars`] (the processes' environment variables and the layers' extensions),
+//! [`resources`] (the resource model's cgroup, for the driver).
 
 pub(crate) mod driver;
 pub(crate) mod machine;
 pub(crate) mod platform;
+mod resources;
 pub(crate) mod types;
 mod vars;
 

@@ -8,8 +8,10 @@
 //! this is measured on: ~15,000 vs ~60,000 exchanges/s). Lambda, for its part, allocates cores by
 //! memory (AWS's table: 1 up to 1,769 MB, 2 up to 3,538 MB, … 6 at 10,240 MB; "at 1,769 MB a
 //! function has the equivalent of one vCPU"), so an environment pinned to that many CPUs has no
-//! less parallelism than in the cloud. What is not modelled: Lambda's CPU-time cap below one vCPU
-//! (a 128 MB function gets about 7 % of one there, a whole core here).
+//! less parallelism than in the cloud. With the resource model on (`FunctionConfig::resource_model`)
+//! an environment gets as many CPUs as Lambda *shows* ([`lambda_cpus`]: 2 up to 3,008 MB…), since
+//! its cgroup's CPU quota then keeps its CPU *time* to Lambda's (a 128 MB function gets about 7 %
+//! of one CPU); without the model that cap is not applied (a whole core here).
 //!
 //! Environments are placed on the least loaded CPUs (ties go to the home CPU, then the CPUs after
 //! it), so concurrent environments spread over the machine. Only the CPUs the emulator may use
@@ -89,9 +91,16 @@ impl Placement {
         }))
     }
 
-    /// Chooses the CPUs for a new environment of `memory_mb`.
-    pub(crate) fn place(self: &Arc<Self>, memory_mb: u32) -> CpuLease {
-        let want = (memory_mb.div_ceil(MB_PER_VCPU).max(1) as usize).min(self.cpus.len());
+    /// Chooses the CPUs for a new environment of `memory_mb`: with `lambda_count` (the resource
+    /// model, whose CPU quota keeps the CPU time Lambda's), as many as Lambda shows
+    /// ([`lambda_cpus`]); else one per 1,769 MB, for speed.
+    pub(crate) fn place(self: &Arc<Self>, memory_mb: u32, lambda_count: bool) -> CpuLease {
+        let want = if lambda_count {
+            lambda_cpus(memory_mb)
+        } else {
+            memory_mb.div_ceil(MB_PER_VCPU).max(1) as usize
+        };
+        let want = want.min(self.cpus.len());
         let mut load = self.lock();
         let mut order: Vec<usize> = (0..self.cpus.len()).collect();
         // Stable: among equally loaded CPUs the home CPU comes first, then the ones after it.
@@ -142,6 +151,19 @@ impl Drop for CpuLease {
     }
 }
 
+/// The CPU count a function of `memory_mb` sees on Lambda (`nproc`): 2 up to 3,008 MB, 3 up to
+/// 5,307 MB, 4 up to 7,076 MB, 5 up to 8,845 MB, 6 above. Its CPU *time* is another matter: one
+/// CPU's worth per 1,769 MB, which the resource model's quota gives.
+pub(crate) fn lambda_cpus(memory_mb: u32) -> usize {
+    match memory_mb {
+        0..=3008 => 2,
+        3009..=5307 => 3,
+        5308..=7076 => 4,
+        7077..=8845 => 5,
+        _ => 6,
+    }
+}
+
 fn set_of(cpus: &[usize]) -> CpuSet {
     let mut set = CpuSet::new();
     for &c in cpus {
@@ -165,26 +187,47 @@ mod tests {
     #[test]
     fn environments_spread_from_the_home_cpu_and_free_their_cpus() {
         let p = placement(2);
-        let a = p.place(128);
+        let a = p.place(128, false);
         assert_eq!(a.cpus(), [10], "the first environment shares the home CPU");
-        let b = p.place(128);
+        let b = p.place(128, false);
         assert_eq!(b.cpus(), [11]);
-        let c = p.place(128);
+        let c = p.place(128, false);
         assert_eq!(c.cpus(), [10]);
         drop(b);
-        assert_eq!(p.place(128).cpus(), [11], "a freed CPU is the least loaded");
+        assert_eq!(
+            p.place(128, false).cpus(),
+            [11],
+            "a freed CPU is the least loaded"
+        );
     }
 
     #[test]
     fn memory_buys_cpus_up_to_what_the_machine_has() {
         let p = placement(4);
-        assert_eq!(p.place(1769).cpus().len(), 1);
-        assert_eq!(p.place(1770).cpus().len(), 2);
+        assert_eq!(p.place(1769, false).cpus().len(), 1);
+        assert_eq!(p.place(1770, false).cpus().len(), 2);
         assert_eq!(
-            p.place(10_240).cpus().len(),
+            p.place(10_240, false).cpus().len(),
             4,
             "6 vCPUs' worth, 4 CPUs here"
         );
+    }
+
+    #[test]
+    fn the_resource_model_shows_lambdas_cpu_count() {
+        let p = placement(8);
+        for (mb, n) in [
+            (128, 2),
+            (3008, 2),
+            (3009, 3),
+            (5307, 3),
+            (7076, 4),
+            (8845, 5),
+        ] {
+            assert_eq!(p.place(mb, true).cpus().len(), n, "{mb} MB");
+        }
+        assert_eq!(p.place(10_240, true).cpus().len(), 6);
+        assert_eq!(placement(2).place(10_240, true).cpus().len(), 2, "capped");
     }
 
     #[test]

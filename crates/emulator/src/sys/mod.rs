@@ -1,7 +1,8 @@
 //! Everything that touches the operating system: process groups, signals, freezing, `/proc`
-//! readings and the orphan watchdog. Linux is the reference platform (Lambda runs Linux); a port
+//! readings, the orphan watchdog and the cgroups of the resource model. Linux is the reference platform (Lambda runs Linux); a port
 //! to another Unix is contained in this module.
 
+mod cgroup;
 mod cpu;
 mod inspect;
 mod memory;
@@ -9,6 +10,8 @@ mod process;
 mod sockdiag;
 mod watchdog;
 
+pub use cgroup::{CgroupVersion, ResourceSupport, support as resource_support};
+pub(crate) use cgroup::{EnvCgroup, parent as cgroup_parent};
 pub use cpu::CpuAffinity;
 pub(crate) use cpu::{CpuLease, Placement};
 pub(crate) use memory::MemoryMeter;

@@ -105,6 +105,36 @@ pub struct Answer {
     pub body: String,
 }
 
+/// Whether the check ran under Lambda's resource model (CPU quota, memory limit; see
+/// `FunctionConfig::resource_model`), and if not, why: a verdict on CPU-bound cleanup means
+/// less without it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ResourceModel {
+    /// The environments ran in cgroups with Lambda's CPU time and memory.
+    pub on: bool,
+    /// `on (cgroup v1: CPU quota, memory limit, freezer)`, `off (no writable cgroup: …)`,
+    /// `off (not requested)`.
+    pub detail: String,
+}
+
+impl ResourceModel {
+    /// What `function` runs under on this machine.
+    pub fn of(function: &FunctionConfig) -> Self {
+        if !function.resource_model {
+            return Self {
+                on: false,
+                detail: "off (not requested)".to_owned(),
+            };
+        }
+        let support = grace_emulator::resource_support(function.cgroup_root.as_deref());
+        Self {
+            on: matches!(support, grace_emulator::ResourceSupport::Available { .. }),
+            detail: support.describe(),
+        }
+    }
+}
+
 /// What the check found: its verdicts, and the evidence.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -121,6 +151,8 @@ pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// The answers to the invokes (the cold one first).
     pub invokes: Vec<Answer>,
+    /// Whether Lambda's resource model applied.
+    pub resource_model: ResourceModel,
     /// The lifecycle events of the run (init, invokes, freeze, SIGTERM, SHUTDOWN, exits…).
     #[serde(skip)]
     pub events: Vec<LifecycleEvent>,
@@ -135,6 +167,7 @@ impl Report {
         function: String,
         verdicts: Vec<Verdict>,
         invokes: Vec<Answer>,
+        resource_model: ResourceModel,
         events: Vec<LifecycleEvent>,
     ) -> Self {
         let verdict = overall(&verdicts);
@@ -144,6 +177,7 @@ impl Report {
             pass: verdict == Status::Pass,
             verdicts,
             invokes,
+            resource_model,
             events,
             report_lines: Vec::new(),
         }
@@ -214,6 +248,7 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "grace check: {}", self.function)?;
+        writeln!(f, "  resource model: {}", self.resource_model.detail)?;
         for v in &self.verdicts {
             writeln!(f, "  {}  {:<34} {}", v.status.tag(), v.title, v.detail)?;
             if let Some(advice) = &v.advice {
@@ -250,6 +285,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     function.concurrency = 1;
     function.inspect_shutdown = true;
     let name = function.name.clone();
+    let resource_model = ResourceModel::of(&function);
     let lambda = Lambda::from(&function);
     let lines: Arc<Mutex<Vec<TimedLine>>> = Arc::default();
     let events: Arc<Mutex<Vec<LifecycleEvent>>> = Arc::default();
@@ -274,6 +310,9 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
                 .unwrap_or_else(|e| e.into_inner())
                 .push(e.clone());
         })),
+        // No placement, even under the resource model (whose CPU count takes placement): pinned
+        // next to the emulator's thread, the readings of what the runtime holds at SIGTERM ran
+        // late enough to miss a quick cleanup.
         ..Options::default()
     };
     let emulator = Emulator::new(vec![function], emulator_options)?;
@@ -284,7 +323,7 @@ pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result
     let events = std::mem::take(&mut *events.lock().unwrap_or_else(|e| e.into_inner()));
     let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
     let verdicts = analyse(&events, &lines, &answers, options.reset, &lambda);
-    let mut report = Report::new(name, verdicts, answers, events);
+    let mut report = Report::new(name, verdicts, answers, resource_model, events);
     // The runtime's shutdown report lines, for the hooks on the timeline.
     report.report_lines = lines
         .iter()
@@ -416,7 +455,11 @@ mod tests {
     }
 
     fn report(verdicts: Vec<Verdict>) -> Report {
-        Report::new("f".into(), verdicts, Vec::new(), Vec::new())
+        let off = ResourceModel {
+            on: false,
+            detail: "off (not requested)".into(),
+        };
+        Report::new("f".into(), verdicts, Vec::new(), off, Vec::new())
     }
 
     #[test]
@@ -444,7 +487,7 @@ mod tests {
         assert_eq!(r.verdict("b").map(|v| v.status), Some(Status::Warn));
         assert_eq!(
             r.to_string(),
-            "grace check: f\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed, and 1 warned"
+            "grace check: f\n  resource model: off (not requested)\n  FAIL  t                                  d\n  WARN  t                                  d\nFAIL: 1 of 2 checks failed, and 1 warned"
         );
     }
 

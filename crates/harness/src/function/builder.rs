@@ -29,6 +29,7 @@ pub struct Function {
     name: Option<String>,
     settings: Settings,
     freeze: bool,
+    resource_model: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ impl Function {
             name: None,
             settings: Settings::default(),
             freeze: true,
+            resource_model: false,
         }
     }
 
@@ -171,6 +173,15 @@ impl Function {
         self
     }
 
+    /// Whether the function runs under Lambda's resource model (a cgroup per environment: CPU
+    /// time and memory as Lambda gives them, `Runtime.OutOfMemory` past the memory size). Off by
+    /// default: it needs a writable cgroup (usually root); where there is none the function runs
+    /// without it (see `grace_emulator::resource_support`).
+    pub fn resource_model(mut self, on: bool) -> Self {
+        self.resource_model = on;
+        self
+    }
+
     /// The settings so far.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -232,6 +243,7 @@ impl Function {
             }
         };
         cfg.freeze = self.freeze;
+        cfg.resource_model = self.resource_model;
         Ok((cfg, warnings))
     }
 }

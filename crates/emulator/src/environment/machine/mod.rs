@@ -236,6 +236,9 @@ pub(crate) enum Input {
     },
     /// The telemetry buffers were delivered before SHUTDOWN.
     TelemetryFlushed,
+    /// The kernel killed a process of the environment for want of memory (the resource model's
+    /// memory limit). Given before that process's [`Input::Exited`].
+    OutOfMemory,
     /// The time given by [`Machine::deadline`] has come.
     Tick,
 }
@@ -427,6 +430,7 @@ impl Machine {
                 self.leftovers(holdings, stale_ms, now, &mut fx)
             }
             Input::TelemetryFlushed => self.telemetry_flushed(now, &mut fx),
+            Input::OutOfMemory => self.out_of_memory(now, &mut fx),
             Input::Tick => self.tick(now, &mut fx),
         }
         fx

@@ -20,6 +20,9 @@ use crate::environment::types::{InitFailure, exit_message};
 use crate::events::{EventKind, Role, now_ms};
 use crate::sys::{Exit, Holdings, Pid};
 
+/// The error type of an out-of-memory kill (Lambda's REPORT `Error Type: Runtime.OutOfMemory`).
+pub(crate) const RUNTIME_OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
+
 /// How long a just-thawed runtime may take to settle before SIGTERM goes anyway.
 const SETTLE_LIMIT: Duration = Duration::from_millis(100);
 /// How long to wait for killed processes to be reaped.
@@ -410,6 +413,22 @@ impl Machine {
                 _ => {}
             },
             State::Dead => {}
+        }
+    }
+
+    /// An out-of-memory kill (§4.5): the invocation in flight fails with `Runtime.OutOfMemory`
+    /// and the message Lambda gives (the runtime is killed: `signal: killed`), and the
+    /// environment resets with reason `failure`, so the next invoke gets a fresh one. During
+    /// init it is the init's failure; during shutdown it changes nothing.
+    pub(super) fn out_of_memory(&mut self, now: Instant, fx: &mut Effects) {
+        let message = exit_message(Exit::Signal(Signal::SIGKILL as i32));
+        match &self.state {
+            State::Init(_) => self.fail_init(RUNTIME_OUT_OF_MEMORY, &message, now, fx),
+            State::Idle(_) | State::Busy(_) => {
+                self.fail_invocation(RUNTIME_OUT_OF_MEMORY, &message, now, fx);
+                self.begin_shutdown(ShutdownReason::Failure, None, now, fx);
+            }
+            State::ShuttingDown(_) | State::Dead => {}
         }
     }
 

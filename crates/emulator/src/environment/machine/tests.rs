@@ -654,3 +654,63 @@ fn an_unsubscribed_external_extension_is_killed_at_once_and_an_unregistered_one_
     );
     assert_eq!(signals(&fx, EXT), vec![Signal::SIGCONT, Signal::SIGKILL]);
 }
+
+#[test]
+fn an_out_of_memory_kill_answers_runtime_out_of_memory_and_resets() {
+    let mut s = Sim::new(cfg());
+    s.ready(false);
+    s.invoke("a");
+    let fx = s.on(Input::OutOfMemory);
+    let body = reply_body(&fx).expect("the caller is answered");
+    assert!(
+        body.contains("Runtime.OutOfMemory")
+            && body.contains("RequestId: a Error: Runtime exited with error: signal: killed"),
+        "{body}"
+    );
+    assert!(records(&fx).iter().any(|k| matches!(
+        k,
+        EventKind::ShutdownStart {
+            reason: "failure",
+            ..
+        }
+    )));
+    assert_eq!(
+        pool(&fx),
+        [PoolNote::Retired],
+        "the next invoke gets a fresh one"
+    );
+    let fx = s.exited(RT, Exit::Signal(9));
+    assert_eq!(reply_body(&fx), None, "answered once");
+    assert!(finished(&fx));
+    assert!(matches!(s.m.state(), State::Dead));
+    assert_eq!(
+        s.on(Input::OutOfMemory).list.len(),
+        0,
+        "nothing after death"
+    );
+}
+
+#[test]
+fn a_sigkill_without_an_out_of_memory_kill_stays_an_exit_error() {
+    // Negative control of the test above: the same exit, with no out-of-memory input.
+    let mut s = Sim::new(cfg());
+    s.ready(false);
+    s.invoke("a");
+    let fx = s.exited(RT, Exit::Signal(9));
+    let body = reply_body(&fx).expect("the caller is answered");
+    assert!(body.contains("Runtime.ExitError") && !body.contains("OutOfMemory"));
+}
+
+#[test]
+fn an_out_of_memory_kill_during_init_fails_the_init() {
+    let mut s = Sim::new(cfg());
+    s.start(&[]);
+    s.launched(Role::Runtime, "bootstrap", RT);
+    s.on(Input::OutOfMemory);
+    let fx = s.exited(RT, Exit::Signal(9));
+    let failure = fx.list.iter().find_map(|e| match e {
+        Effect::InitDone(Err(f)) => Some(f.error_type.clone()),
+        _ => None,
+    });
+    assert_eq!(failure.as_deref(), Some("Runtime.OutOfMemory"));
+}
