@@ -27,8 +27,9 @@ use crate::events::{EnvId, EventLog, Role};
 use crate::logs::{LogStream, ProcessOutput};
 use crate::sys::{self, Exit, Holdings, Pid, ProcessSpec, Watchdog};
 
-/// Starts the driver and the environment's init.
-pub(super) fn spawn(
+/// Starts an environment whose Runtime API is at `runtime_api`: its driver, and its init. The
+/// pool hears `Ready`, or `InitFailed` once every process is gone.
+pub(crate) fn spawn(
     spec: EnvSpec,
     runtime_api: SocketAddr,
     phase: InitPhase,

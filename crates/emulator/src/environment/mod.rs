@@ -19,9 +19,7 @@ mod resources;
 pub(crate) mod types;
 mod vars;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use grace_protocol::extensions_api::ShutdownReason;
@@ -71,17 +69,7 @@ pub(crate) struct EnvSpec {
     pub(crate) tasks: TaskTracker,
 }
 
-/// Starts an environment whose Runtime API is at `runtime_api` and begins its init. The pool
-/// hears `Ready`, or `InitFailed` once every process is gone.
-pub(crate) fn spawn(
-    spec: EnvSpec,
-    runtime_api: SocketAddr,
-    phase: InitPhase,
-    limit: Duration,
-    request_id: &str,
-) -> EnvHandle {
-    driver::spawn(spec, runtime_api, phase, limit, request_id)
-}
+pub(crate) use driver::spawn;
 
 /// A message to the driver.
 #[derive(Debug)]
