@@ -83,6 +83,7 @@ pub(crate) fn spawn(
         caller: None,
         tail: None,
         sampler: None,
+        exit_watch: None,
         closed,
         dead: dead_tx,
     };
@@ -128,6 +129,8 @@ struct Driver {
     tail: Option<oneshot::Sender<Vec<u8>>>,
     /// Readings of what the runtime holds, from SIGTERM to its exit.
     sampler: Option<JoinHandle<(Option<Holdings>, Duration)>>,
+    /// The exact reading at the runtime's exit stop.
+    exit_watch: Option<sys::ExitWatch>,
     closed: CancellationToken,
     dead: watch::Sender<bool>,
 }
@@ -299,9 +302,13 @@ impl Driver {
             } => {
                 if inspect {
                     // Read before signalling: a runtime may exit the instant SIGTERM arrives,
-                    // and a cleanup may take less than it takes to start a thread.
-                    let inspector = sys::Inspector::new(pid, self.runtime_api.port());
+                    // and a cleanup may take less than it takes to start a thread. The exact
+                    // reading comes from the exit stop; the samples are the fallback for a
+                    // runtime that has none (SIGKILLed at its budget).
+                    let inspector = Arc::new(sys::Inspector::new(pid, self.runtime_api.port()));
                     let before = inspector.sample();
+                    self.exit_watch =
+                        sys::ExitWatch::start(pid, Arc::clone(&inspector), budget + budget);
                     self.sampler = Some(sample_until_exit(
                         inspector,
                         before,
@@ -314,8 +321,27 @@ impl Driver {
             Effect::CollectLeftovers { pid } => match self.sampler.take() {
                 Some(sampler) => {
                     let tx = self.tx.clone();
+                    // Exited: its exit stop was read (or it had none). Still running: it is
+                    // about to be SIGKILLed, and the samples are all there is.
+                    let exited = self
+                        .machine
+                        .procs()
+                        .iter()
+                        .any(|p| p.pid == pid && p.exit.is_some());
+                    let watch = self.exit_watch.take().filter(|_| exited);
                     self.tasks.spawn(async move {
-                        let (holdings, stale) = sampler.await.unwrap_or((None, Duration::ZERO));
+                        let exact = match watch {
+                            Some(w) => tokio::task::spawn_blocking(move || w.finish())
+                                .await
+                                .ok()
+                                .flatten(),
+                            None => None,
+                        };
+                        let (sampled, stale) = sampler.await.unwrap_or((None, Duration::ZERO));
+                        let (holdings, stale) = match exact {
+                            Some(exact) => (Some(exact), Duration::ZERO),
+                            None => (sampled, stale),
+                        };
                         let input = Input::Leftovers {
                             holdings,
                             stale_ms: super::platform::ms(stale),
@@ -568,7 +594,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// closing descriptors) and how long before the exit it was taken: on a loaded machine the
 /// readings can lag, and a close in that gap cannot be seen.
 fn sample_until_exit(
-    inspector: sys::Inspector,
+    inspector: Arc<sys::Inspector>,
     before: Option<Holdings>,
     before_at: std::time::Instant,
     budget: Duration,

@@ -4,6 +4,7 @@
 
 mod cgroup;
 mod cpu;
+mod exit_watch;
 mod inspect;
 mod memory;
 mod process;
@@ -18,6 +19,7 @@ pub(crate) use memory::MemoryMeter;
 pub(crate) use process::{Exit, ProcessSpec, kill_group, settled_after_thaw, spawn};
 pub(crate) use watchdog::Watchdog;
 
+pub(crate) use exit_watch::ExitWatch;
 pub use inspect::Holdings;
 pub(crate) use inspect::Inspector;
 pub use process::{Pid, proc_state};
