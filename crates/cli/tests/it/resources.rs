@@ -73,9 +73,21 @@ fn cpu_bound_cleanup_is_sigkilled_at_128_mb_and_finishes_at_1769_mb() {
         exit["detail"].as_str().unwrap().contains("SIGKILLed"),
         "{exit}"
     );
-    // Negative control: one CPU's worth of time (1,769 MB) finishes the same cleanup in budget.
+    // The check ran the shutdown again at larger sizes: the cleanup fits at one of Lambda's
+    // steps no larger than one CPU's worth (where, below, it passes), and the advice says so.
+    let fits = r["fits_at_mb"].as_u64().unwrap_or_else(|| panic!("{r:#}"));
+    assert!((256..=1769).contains(&fits), "{fits}");
+    assert!(
+        exit["advice"]
+            .as_str()
+            .is_some_and(|a| a.contains(&format!("fits at {fits} MB"))),
+        "{exit}"
+    );
+    // Negative control: one CPU's worth of time (1,769 MB) finishes the same cleanup in budget,
+    // and nothing is searched.
     let r = check_cpu_cleanup("1769", 100, &[]);
     assert_eq!(verdict(&r, "exit")["status"], "pass", "{r:#}");
+    assert!(r.get("fits_at_mb").is_none(), "{r:#}");
 }
 
 #[test]

@@ -159,6 +159,10 @@ pub struct Report {
     /// The runtime's `lambda-grace` report lines (its shutdown hooks), for the timeline.
     #[serde(skip)]
     pub report_lines: Vec<OutputLine>,
+    /// When cleanup was SIGKILLed under the resource model: the smallest memory size (of
+    /// Lambda's CPU steps) at which a rerun's cleanup ended before SIGKILL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fits_at_mb: Option<u32>,
 }
 
 impl Report {
@@ -180,6 +184,7 @@ impl Report {
             resource_model,
             events,
             report_lines: Vec::new(),
+            fits_at_mb: None,
         }
     }
 
@@ -281,7 +286,64 @@ fn now_us() -> u64 {
 
 /// Runs the check on `function` under a fresh emulator (one environment at a time, with the
 /// shutdown inspected) and returns the report. The emulator is closed before it returns.
-pub async fn run(mut function: FunctionConfig, options: &CheckOptions) -> Result<Report, Error> {
+///
+/// When the runtime was SIGKILLed before its cleanup ended and Lambda's resource model applied
+/// (so its CPU share followed its memory size), the shutdown is run again at the next larger
+/// sizes, in Lambda's CPU steps, until cleanup fits: the smallest such size is in
+/// [`Report::fits_at_mb`] and in the exit verdict's advice.
+pub async fn run(function: FunctionConfig, options: &CheckOptions) -> Result<Report, Error> {
+    let mut report = run_once(function.clone(), options).await?;
+    let killed = report
+        .verdict("exit")
+        .is_some_and(|v| v.status == Status::Fail && v.detail.contains("SIGKILL"));
+    if !(killed && report.resource_model.on) {
+        return Ok(report);
+    }
+    // One cold invoke and the spin-down at each size: the cleanup is what is measured.
+    let trial = CheckOptions {
+        invokes: 0,
+        reset: false,
+        log: None,
+        ..options.clone()
+    };
+    for size in MEMORY_STEPS_MB
+        .iter()
+        .copied()
+        .filter(|s| *s > function.memory_mb)
+    {
+        let mut bigger = function.clone();
+        bigger.memory_mb = size;
+        let tried = run_once(bigger, &trial).await?;
+        if tried
+            .verdict("exit")
+            .is_some_and(|v| v.status != Status::Fail)
+        {
+            report.fits_at_mb = Some(size);
+            break;
+        }
+    }
+    let fits = report.fits_at_mb;
+    if let Some(exit) = report.verdicts.iter_mut().find(|v| v.id == "exit") {
+        let found = match fits {
+            Some(mb) => format!(
+                "run again with more memory, its cleanup fits at {mb} MB (the smallest of Lambda's CPU steps where it exited before SIGKILL: a bigger share of a CPU); or make the cleanup cheaper"
+            ),
+            None => "its cleanup did not fit even at 10,240 MB: it waits on something other than CPU, or never ends".to_owned(),
+        };
+        exit.advice = Some(match exit.advice.take() {
+            Some(advice) => format!("{advice}; {found}"),
+            None => found,
+        });
+    }
+    Ok(report)
+}
+
+/// Memory sizes tried when cleanup does not fit: where Lambda's CPU allotment changes step
+/// (one vCPU's worth at 1,769 MB; 2 CPUs up to 3,008, 3 up to 5,307, 4 up to 7,076, 5 up to
+/// 8,845, 6 at 10,240), and below one vCPU, doublings.
+const MEMORY_STEPS_MB: [u32; 9] = [256, 512, 1024, 1769, 3008, 5307, 7076, 8845, 10240];
+
+async fn run_once(mut function: FunctionConfig, options: &CheckOptions) -> Result<Report, Error> {
     function.concurrency = 1;
     function.inspect_shutdown = true;
     let name = function.name.clone();
