@@ -145,7 +145,6 @@ pub(super) fn exit_verdict(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use grace_emulator::events::{EventKind, LifecycleEvent, Role};
 
@@ -204,17 +203,7 @@ mod tests {
                 },
             },
         ));
-        kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, (time_us, kind))| LifecycleEvent {
-                seq: seq as u64,
-                time_us,
-                function: Arc::from("f"),
-                env: 1,
-                kind,
-            })
-            .collect()
+        crate::check::test_events(kinds)
     }
 
     fn verdict_on(events: &[LifecycleEvent], id: &str) -> Verdict {

@@ -279,6 +279,22 @@ fn overall(verdicts: &[Verdict]) -> Status {
     }
 }
 
+/// Lifecycle events of one environment of function `f`, numbered in order, for unit tests.
+#[cfg(test)]
+fn test_events(kinds: Vec<(u64, EventKind)>) -> Vec<LifecycleEvent> {
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(seq, (time_us, kind))| LifecycleEvent {
+            seq: seq as u64,
+            time_us,
+            function: Arc::from("f"),
+            env: 1,
+            kind,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::run::analyse;

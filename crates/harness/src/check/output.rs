@@ -164,7 +164,6 @@ fn held_back<'l>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use super::*;
 
@@ -197,17 +196,7 @@ mod tests {
                 pid: 7,
             },
         ));
-        kinds
-            .into_iter()
-            .enumerate()
-            .map(|(seq, (time_us, kind))| LifecycleEvent {
-                seq: seq as u64,
-                time_us,
-                function: Arc::from("f"),
-                env: 1,
-                kind,
-            })
-            .collect()
+        crate::check::test_events(kinds)
     }
 
     fn line(time_us: u64, text: &str) -> TimedLine {
