@@ -112,15 +112,18 @@ pub enum EventKind {
         exit: String,
         during_shutdown: bool,
     },
-    /// What the runtime still held when it exited (`at: "exit"`, the last reading before the
-    /// exit) or was killed (`at: "sigkill"`): connections, files open for writing, children.
+    /// What the runtime still held when it exited (`at: "exit"`) or was killed (`at:
+    /// "sigkill"`): connections, files open for writing, children, read while it was stopped;
+    /// and how each TCP connection open at SIGTERM ended (observed from SIGTERM on).
     Leftovers {
         pid: Pid,
         at: &'static str,
-        /// How long before the exit the reading was taken (0 at a SIGKILL).
-        stale_ms: f64,
         #[serde(flatten)]
         holdings: crate::sys::Holdings,
+        connections: Vec<crate::sys::ConnectionFate>,
+        /// Why the observation is not exact, when it is not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unobserved: Option<String>,
     },
     Sigkill {
         role: Role,

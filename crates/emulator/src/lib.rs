@@ -55,5 +55,6 @@ pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
 pub use stream::StreamedBody;
 pub use sys::{
-    CgroupVersion, CpuAffinity, Holdings, Pid, ResourceSupport, proc_state, resource_support,
+    CgroupVersion, ConnectionFate, CpuAffinity, Fate, Holdings, Pid, ResourceSupport, proc_state,
+    resource_support,
 };

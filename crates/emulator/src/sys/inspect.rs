@@ -30,8 +30,6 @@ pub(crate) struct Inspector {
     connections: HashMap<u32, Connection>,
     netlink: Option<std::os::fd::OwnedFd>,
     ignore_port: u16,
-    /// Bytes acknowledged on each connection at the first reading (before SIGTERM).
-    baseline: std::sync::Mutex<Option<HashMap<u32, u64>>>,
 }
 
 impl Inspector {
@@ -52,29 +50,26 @@ impl Inspector {
             connections,
             netlink,
             ignore_port,
-            baseline: std::sync::Mutex::new(None),
         }
     }
 
+    /// The established connections known when the inspector was made, by socket inode
+    /// (without the ignored port).
+    pub(crate) fn known(&self) -> &HashMap<u32, Connection> {
+        &self.connections
+    }
+
+    /// The socket of `conn` as the kernel has it now; `None` without netlink or when gone.
+    pub(crate) fn socket_now(&self, conn: &Connection) -> Option<super::sockdiag::SocketNow> {
+        super::sockdiag::lookup(self.netlink.as_ref()?, conn)
+    }
+
     /// What the tree holds now; `None` if the process is gone or has begun to exit (its
-    /// descriptors are being closed, so the reading would be meaningless).
-    ///
-    /// A connection counts as held when it is still established and nothing was sent on it
-    /// since the first reading: a cleanup that sent its protocol's goodbye (PostgreSQL's
-    /// Terminate, say) and left the socket for the exit to close is not abandoning it.
+    /// descriptors are being closed, so the reading would be meaningless). A connection counts
+    /// while its descriptor is open and it is still established.
     pub(crate) fn sample(&self) -> Option<Holdings> {
-        let mut baseline = self.baseline.lock().unwrap_or_else(|e| e.into_inner());
-        let first = baseline.is_none();
-        let base = baseline.get_or_insert_with(HashMap::new);
         let mut still = |inode: u32, c: &Connection| match &self.netlink {
-            Some(fd) => match super::sockdiag::still_established(fd, c, inode) {
-                Some(acked) if first => {
-                    base.insert(inode, acked);
-                    true
-                }
-                Some(acked) => base.get(&inode).is_none_or(|b| *b == acked),
-                None => false,
-            },
+            Some(fd) => super::sockdiag::still_established(fd, c, inode).is_some(),
             None => true,
         };
         holdings(self.pid, self.ignore_port, &self.connections, &mut still)

@@ -4,9 +4,9 @@
 
 mod cgroup;
 mod cpu;
-mod exit_watch;
 mod inspect;
 mod memory;
+mod observe;
 mod process;
 mod sockdiag;
 mod watchdog;
@@ -19,7 +19,8 @@ pub(crate) use memory::MemoryMeter;
 pub(crate) use process::{Exit, ProcessSpec, kill_group, settled_after_thaw, spawn};
 pub(crate) use watchdog::Watchdog;
 
-pub(crate) use exit_watch::ExitWatch;
 pub use inspect::Holdings;
 pub(crate) use inspect::Inspector;
+pub use observe::{ConnectionFate, Fate};
+pub(crate) use observe::{Observation, ShutdownObserver, never_told};
 pub use process::{Pid, proc_state};

@@ -22,6 +22,8 @@ const INET_DIAG_INFO: u16 = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Connection {
     pub(crate) text: String,
+    /// The remote end, `address:port`.
+    pub(crate) peer: String,
     pub(crate) remote_port: u16,
     family: u8,
     id: [u8; 48],
@@ -30,8 +32,10 @@ pub(crate) struct Connection {
 impl Connection {
     /// A connection read from `/proc/net/tcp` (no netlink: it cannot be looked up again).
     pub(crate) fn from_proc(text: String, remote_port: u16) -> Self {
+        let peer = text.rsplit(" -> ").next().unwrap_or_default().to_owned();
         Self {
             text,
+            peer,
             remote_port,
             family: 0,
             id: [0; 48],
@@ -96,13 +100,33 @@ fn libc_af_inet6() -> u8 {
 }
 
 /// If the socket `inode` is still the established connection `conn`, how many bytes of data it
-/// has had acknowledged (`tcpi_bytes_acked`); `None` when it is closing or gone. An exact
-/// lookup by addresses and ports: a hash lookup in the kernel, not a walk of every socket.
+/// has had acknowledged (`tcpi_bytes_acked`); `None` when it is closing or gone.
 pub(crate) fn still_established(
     fd: &std::os::fd::OwnedFd,
     conn: &Connection,
     inode: u32,
 ) -> Option<u64> {
+    let s = lookup(fd, conn)?;
+    (s.established && s.inode == inode).then_some(s.acked)
+}
+
+/// A connection's socket as the kernel has it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketNow {
+    pub(crate) inode: u32,
+    pub(crate) established: bool,
+    /// Data bytes acknowledged by the peer (`tcpi_bytes_acked`).
+    pub(crate) acked: u64,
+    /// Data bytes the process has handed to the socket so far: sent once
+    /// (`tcpi_bytes_sent - tcpi_bytes_retrans`) plus still queued (`tcpi_notsent_bytes`).
+    /// `None` on kernels older than 4.19, whose `tcp_info` lacks the counters.
+    pub(crate) written: Option<u64>,
+}
+
+/// The socket of `conn`, in whatever state it is (the answer says which); `None` when there is
+/// no such socket any more. An exact lookup by addresses and ports: a hash lookup in the
+/// kernel, not a walk of every socket.
+pub(crate) fn lookup(fd: &std::os::fd::OwnedFd, conn: &Connection) -> Option<SocketNow> {
     let mut m = Vec::with_capacity(72);
     m.extend_from_slice(&72u32.to_ne_bytes());
     m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -131,12 +155,15 @@ pub(crate) fn still_established(
     }
     let len = (u32::from_ne_bytes(buf[0..4].try_into().ok()?) as usize).min(n);
     let msg = &buf[16..len];
-    let established = msg[1] == TCP_ESTABLISHED as u8;
-    if !established || u32::from_ne_bytes(msg[68..72].try_into().ok()?) != inode {
-        return None;
-    }
-    // Attributes follow the message; INET_DIAG_INFO holds struct tcp_info, whose
-    // tcpi_bytes_acked is at offset 120 (Linux 4.1+).
+    let mut now = SocketNow {
+        inode: u32::from_ne_bytes(msg[68..72].try_into().ok()?),
+        established: msg[1] == TCP_ESTABLISHED as u8,
+        acked: 0,
+        written: None,
+    };
+    // Attributes follow the message; INET_DIAG_INFO holds struct tcp_info: tcpi_bytes_acked
+    // at offset 120 (Linux 4.1+), tcpi_notsent_bytes at 144, tcpi_bytes_sent at 200 and
+    // tcpi_bytes_retrans at 208 (Linux 4.19+).
     let mut at = 72;
     while at + 4 <= msg.len() {
         let alen = u16::from_ne_bytes([msg[at], msg[at + 1]]) as usize;
@@ -144,14 +171,23 @@ pub(crate) fn still_established(
         if alen < 4 || at + alen > msg.len() {
             break;
         }
-        if kind == INET_DIAG_INFO && alen >= 4 + 128 {
-            return Some(u64::from_ne_bytes(
-                msg[at + 4 + 120..at + 4 + 128].try_into().ok()?,
-            ));
+        if kind == INET_DIAG_INFO {
+            let info = &msg[at + 4..at + alen];
+            let u64_at = |o: usize| -> Option<u64> {
+                Some(u64::from_ne_bytes(info.get(o..o + 8)?.try_into().ok()?))
+            };
+            let u32_at = |o: usize| -> Option<u64> {
+                Some(u32::from_ne_bytes(info.get(o..o + 4)?.try_into().ok()?).into())
+            };
+            now.acked = u64_at(120).unwrap_or(0);
+            now.written = (|| {
+                let sent = u64_at(200)?.checked_sub(u64_at(208)?)?;
+                Some(sent + u32_at(144)?)
+            })();
         }
         at += (alen + 3) & !3;
     }
-    Some(0)
+    Some(now)
 }
 
 /// A netlink socket for [`still_established`].
@@ -202,17 +238,15 @@ fn parse(msg: &[u8]) -> Option<(u32, Connection)> {
         }
     };
     let inode = u32::from_ne_bytes(msg[68..72].try_into().ok()?);
-    let text = format!(
-        "{}:{sport} -> {}:{dport}",
-        addr(&msg[8..24]),
-        addr(&msg[24..40])
-    );
+    let peer = format!("{}:{dport}", addr(&msg[24..40]));
+    let text = format!("{}:{sport} -> {peer}", addr(&msg[8..24]));
     let mut id = [0u8; 48];
     id.copy_from_slice(&msg[4..52]);
     Some((
         inode,
         Connection {
             text,
+            peer,
             remote_port: dport,
             family,
             id,

@@ -25,9 +25,11 @@ pub(crate) enum Kind {
     Deadline,
     Exit,
     Timeout,
-    /// Something the runtime still held at its exit or SIGKILL (a TCP connection, a file, a
-    /// child). Connection-level findings become more marks of this kind.
+    /// Something the runtime still held at its exit or SIGKILL (a file, a child), or a
+    /// connection that ended badly (closed abruptly, left open, cut, never told).
     Leftover,
+    /// A connection that said goodbye after SIGTERM.
+    Goodbye,
 }
 
 impl Kind {
@@ -50,6 +52,7 @@ impl Kind {
             Kind::Exit => "exit",
             Kind::Timeout => "timeout",
             Kind::Leftover => "leftover",
+            Kind::Goodbye => "goodbye",
         }
     }
 
@@ -70,6 +73,7 @@ impl Kind {
             Kind::Sigkill | Kind::Deadline | Kind::Timeout => "#b91c1c",
             Kind::Exit => "#111827",
             Kind::Leftover => "#dc2626",
+            Kind::Goodbye => "#16a34a",
         }
     }
 
@@ -85,6 +89,7 @@ impl Kind {
                 | Kind::Exit
                 | Kind::Timeout
                 | Kind::Leftover
+                | Kind::Goodbye
         )
     }
 

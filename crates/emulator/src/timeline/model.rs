@@ -278,13 +278,42 @@ impl Env {
                     self.push(Some(*pid), Some(*role), mark(t, Kind::Exit, &label, detail));
                 }
                 EventKind::Leftovers {
-                    pid, at, holdings, ..
+                    pid,
+                    at,
+                    holdings,
+                    connections,
+                    ..
                 } => {
+                    // Each connection open at SIGTERM, where its fate was decided: at its close
+                    // when the process closed it, otherwise at the end.
+                    for c in connections {
+                        let when = match (c.at_ms, terms.get(pid)) {
+                            (Some(after), Some(&term)) => term + (after * 1000.0) as u64,
+                            _ => t,
+                        };
+                        let (kind, label) = if c.fate == crate::sys::Fate::Goodbye {
+                            (Kind::Goodbye, format!("{} goodbye", c.peer))
+                        } else {
+                            (Kind::Leftover, format!("{} {}", c.peer, c.fate.describe()))
+                        };
+                        let detail = format!(
+                            "{} -> {}: {} ({}, {} bytes sent after SIGTERM)",
+                            c.local,
+                            c.peer,
+                            c.fate.describe(),
+                            c.how,
+                            c.sent_after_sigterm
+                        );
+                        self.push(
+                            Some(*pid),
+                            Some(Role::Runtime),
+                            mark(when, kind, &label, detail),
+                        );
+                    }
                     let held = holdings
-                        .tcp
+                        .files
                         .iter()
-                        .map(|c| ("tcp", c))
-                        .chain(holdings.files.iter().map(|f| ("file", f)))
+                        .map(|f| ("file", f))
                         .chain(holdings.children.iter().map(|c| ("child", c)));
                     for (what, which) in held {
                         let label = format!("{what} {which} open at {at}");

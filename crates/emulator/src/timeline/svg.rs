@@ -170,7 +170,7 @@ fn draw_lane(
                     r##"<rect class="{class}" x="{x0:.1}" y="{bar:.1}" width="{w:.1}" height="{BAR}" fill="url(#frozen)" stroke="{color}"><title>{tip}</title></rect>"##
                 );
             }
-            Kind::Leftover => {
+            Kind::Leftover | Kind::Goodbye => {
                 // Something still held: a ring on the lane, apart from the signals' ticks.
                 let _ = writeln!(
                     s,
@@ -297,13 +297,14 @@ fn legend(s: &mut String) {
         (Kind::Sigterm, "SIGTERM"),
         (Kind::Sigkill, "SIGKILL"),
         (Kind::Exit, "exit"),
-        (Kind::Leftover, "left open"),
+        (Kind::Goodbye, "goodbye"),
+        (Kind::Leftover, "cut / left open"),
     ];
     let mut x = 12.0;
     for (kind, text) in entries {
         let fill = match kind {
             Kind::Frozen => "url(#frozen)",
-            Kind::Leftover => "white",
+            Kind::Leftover | Kind::Goodbye => "white",
             _ => kind.color(),
         };
         let _ = writeln!(

@@ -8,6 +8,7 @@
 //! [`verdict`] holds the reasoning (with `budget` and `output`); this module runs the lifecycle.
 
 mod budget;
+mod connections;
 mod output;
 mod run;
 pub mod verdict;

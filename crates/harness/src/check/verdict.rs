@@ -1,15 +1,12 @@
 //! What `grace check` concludes from a function's lifecycle: each [`Verdict`] is a pass, a
 //! warning or a failure, with the evidence and plain advice.
 //!
-//! What the runtime leaves behind is read from `/proc` and the kernel's `sock_diag` while it
-//! shuts down, as often as the machine allows; the last reading before the exit decides. Two
-//! limits follow: on a loaded machine the readings can lag the exit by milliseconds (a
-//! connection seen open only then is a warning, not a failure), and a connection that the
-//! process closes at teardown without its protocol's goodbye is, at the TCP level, closed (the
-//! server's log tells that story). Exact readings at the exit would need a tracer that stops the
-//! runtime at `PTRACE_EVENT_EXIT`, before the kernel closes its descriptors.
-//! `scripts/pg-oracle.sh` measures how often the connection verdict agrees with a PostgreSQL
-//! server's log (docs/guide.md, "What `grace check` observes").
+//! What the runtime does with its connections is observed from SIGTERM until it is gone (the
+//! emulator's `sys::observe`: every close, and the bytes written before it, seen as it
+//! happens; the final reading taken while the process is stopped). Each TCP connection open at
+//! SIGTERM has a fate, and only a goodbye passes. When the observation could not be made, the
+//! verdict says so and warns: it never passes on a guess. `scripts/pg-oracle.sh` measures the
+//! agreement with a PostgreSQL server's log (docs/guide.md, "What `grace check` observes").
 //!
 //! The exit is measured against the runtime's budget for the extensions that registered
 //! (`budget`, [`Lambda`]); the output verdict decides from the lines it saw arrive (`output`).
@@ -167,9 +164,10 @@ pub fn shutdown_verdicts(
         EventKind::Leftovers {
             at,
             holdings,
-            stale_ms,
+            connections,
+            unobserved,
             ..
-        } => Some((*at, holdings.clone(), *stale_ms)),
+        } => Some((*at, holdings, connections, unobserved.as_deref())),
         _ => None,
     });
     let when = |at: &str| {
@@ -180,28 +178,8 @@ pub fn shutdown_verdicts(
         }
     };
     match left {
-        Some((at, h, stale_ms)) => {
-            let tcp = leftover(
-                "tcp",
-                "no TCP connection left open",
-                &h.tcp,
-                when(at),
-                "close connections in a shutdown hook (drop the pool, send the protocol's goodbye); otherwise the server sees an abrupt disconnect and may keep sessions and locks",
-            );
-            // The readings lag on a loaded machine: a connection seen open only well before the
-            // exit may have been closed in the gap, so that is a warning, not a failure.
-            checks.push(if tcp.status == Status::Fail && stale_ms > STALE_MS {
-                Verdict {
-                    status: Status::Warn,
-                    detail: format!(
-                        "{} (last seen {stale_ms:.1} ms before the exit began: a close after that cannot be ruled out)",
-                        tcp.detail
-                    ),
-                    ..tcp
-                }
-            } else {
-                tcp
-            });
+        Some((at, h, connections, unobserved)) => {
+            checks.push(super::connections::verdict(connections, unobserved));
             checks.push(leftover(
                 "files",
                 "no file left open for writing",
@@ -227,9 +205,6 @@ pub fn shutdown_verdicts(
     checks.push(buffered_output(&ev, lines, env, sigterm, invokes));
     checks
 }
-
-/// A reading older than this before the exit cannot vouch for what the exit found.
-const STALE_MS: f64 = 1.0;
 
 fn leftover(
     id: &'static str,

@@ -12,13 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use nix::sys::signal::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod process;
-use process::sample_until_exit;
 
 use super::machine::{Answer, Effect, Input, Machine, PoolNote, State};
 use super::platform::Outputs;
@@ -28,7 +26,7 @@ use super::{EnvHandle, EnvSpec, EnvironmentInfo, Msg, NextWait, Notice, ProcInfo
 use crate::config::FunctionConfig;
 use crate::events::{EnvId, EventLog, Role};
 use crate::logs::{LogStream, ProcessOutput};
-use crate::sys::{self, Exit, Holdings, Pid, ProcessSpec, Watchdog};
+use crate::sys::{self, Exit, Pid, ProcessSpec, Watchdog};
 
 /// Starts an environment whose Runtime API is at `runtime_api`: its driver, and its init. The
 /// pool hears `Ready`, or `InitFailed` once every process is gone.
@@ -85,8 +83,7 @@ pub(crate) fn spawn(
         ext_pending: Vec::new(),
         caller: None,
         tail: None,
-        sampler: None,
-        exit_watch: None,
+        observer: None,
         closed,
         dead: dead_tx,
     };
@@ -130,10 +127,8 @@ struct Driver {
     /// The caller of the invocation in flight, and where its log tail goes.
     caller: Option<oneshot::Sender<Outcome>>,
     tail: Option<oneshot::Sender<Vec<u8>>>,
-    /// Readings of what the runtime holds, from SIGTERM to its exit.
-    sampler: Option<JoinHandle<(Option<Holdings>, Duration)>>,
-    /// The exact reading at the runtime's exit stop.
-    exit_watch: Option<sys::ExitWatch>,
+    /// The shutdown observation since SIGTERM, or why it could not start.
+    observer: Option<Result<sys::ShutdownObserver, String>>,
     closed: CancellationToken,
     dead: watch::Sender<bool>,
 }
@@ -298,64 +293,51 @@ impl Driver {
                     let _ = tx.send(Msg::Input(Input::Settled, None));
                 });
             }
-            Effect::Sigterm {
-                pid,
-                inspect,
-                budget,
-            } => {
+            Effect::Sigterm { pid, inspect } => {
+                let mut sent = false;
                 if inspect {
-                    // Read before signalling: a runtime may exit the instant SIGTERM arrives,
-                    // and a cleanup may take less than it takes to start a thread. The exact
-                    // reading comes from the exit stop; the samples are the fallback for a
-                    // runtime that has none (SIGKILLed at its budget).
+                    // The observer sends SIGTERM itself, once it is attached and waiting.
                     let inspector = Arc::new(sys::Inspector::new(pid, self.runtime_api.port()));
-                    let before = inspector.sample();
-                    self.exit_watch =
-                        sys::ExitWatch::start(pid, Arc::clone(&inspector), budget + budget);
-                    self.sampler = Some(sample_until_exit(
-                        inspector,
-                        before,
-                        std::time::Instant::now(),
-                        budget,
-                    ));
+                    let observer = sys::ShutdownObserver::start(pid, inspector);
+                    sent = observer.is_ok();
+                    self.observer = Some(observer);
                 }
-                sys::kill_group(pid, Signal::SIGTERM);
+                if !sent {
+                    sys::kill_group(pid, Signal::SIGTERM);
+                }
             }
-            Effect::CollectLeftovers { pid } => match self.sampler.take() {
-                Some(sampler) => {
+            Effect::CollectLeftovers { pid, killed } => match self.observer.take() {
+                Some(Ok(observer)) => {
                     let tx = self.tx.clone();
-                    // Exited: its exit stop was read (or it had none). Still running: it is
-                    // about to be SIGKILLed, and the samples are all there is.
-                    let exited = self
-                        .machine
-                        .procs()
-                        .iter()
-                        .any(|p| p.pid == pid && p.exit.is_some());
-                    let watch = self.exit_watch.take().filter(|_| exited);
                     self.tasks.spawn(async move {
-                        let exact = match watch {
-                            Some(w) => tokio::task::spawn_blocking(move || w.finish())
+                        let observation =
+                            tokio::task::spawn_blocking(move || observer.finish(killed))
                                 .await
-                                .ok()
-                                .flatten(),
-                            None => None,
-                        };
-                        let (sampled, stale) = sampler.await.unwrap_or((None, Duration::ZERO));
-                        let (holdings, stale) = match exact {
-                            Some(exact) => (Some(exact), Duration::ZERO),
-                            None => (sampled, stale),
-                        };
-                        let input = Input::Leftovers {
-                            holdings,
-                            stale_ms: super::platform::ms(stale),
-                        };
-                        let _ = tx.send(Msg::Input(input, None));
+                                .unwrap_or_default();
+                        let _ = tx.send(Msg::Input(Input::Leftovers(observation), None));
                     });
                 }
-                None => queue.push_back(Input::Leftovers {
-                    holdings: sys::Inspector::new(pid, self.runtime_api.port()).sample(),
-                    stale_ms: 0.0,
-                }),
+                Some(Err(why)) => {
+                    let holdings = sys::Inspector::new(pid, self.runtime_api.port()).sample();
+                    queue.push_back(Input::Leftovers(sys::Observation {
+                        holdings,
+                        connections: Vec::new(),
+                        unobserved: Some(why),
+                    }));
+                }
+                None => {
+                    // No SIGTERM (no extension registered): what it holds now is cut unannounced.
+                    let holdings = sys::Inspector::new(pid, self.runtime_api.port()).sample();
+                    let connections = holdings
+                        .as_ref()
+                        .map(|h| sys::never_told(&h.tcp))
+                        .unwrap_or_default();
+                    queue.push_back(Input::Leftovers(sys::Observation {
+                        holdings,
+                        connections,
+                        unobserved: None,
+                    }));
+                }
             },
             Effect::Record(kind) => self.events.record(&self.function, self.id, kind),
             Effect::Platform(event) => {

@@ -97,32 +97,3 @@ impl Driver {
         Ok(pid)
     }
 }
-
-/// Reads what the runtime holds, back to back (on a blocking-pool thread that only yields
-/// between readings), until its exit begins or `budget` runs out. The answer is the last reading
-/// of the live process (readings taken once the exit has begun are discarded: the kernel is
-/// closing descriptors) and how long before the exit it was taken: on a loaded machine the
-/// readings can lag, and a close in that gap cannot be seen.
-pub(super) fn sample_until_exit(
-    inspector: Arc<sys::Inspector>,
-    before: Option<Holdings>,
-    before_at: std::time::Instant,
-    budget: Duration,
-) -> JoinHandle<(Option<Holdings>, Duration)> {
-    let deadline = std::time::Instant::now() + budget;
-    tokio::task::spawn_blocking(move || {
-        let mut last = before;
-        let mut taken = before_at;
-        while std::time::Instant::now() < deadline {
-            match inspector.sample() {
-                Some(now) => {
-                    last = Some(now);
-                    taken = std::time::Instant::now();
-                }
-                None => return (last, taken.elapsed()),
-            }
-            std::thread::yield_now();
-        }
-        (inspector.sample().or(last), Duration::ZERO)
-    })
-}

@@ -13,7 +13,7 @@ use crate::environment::types::{
     ApiError, InitFailure, InitPhase, InvokeRequest, NextEvent, Outcome,
 };
 use crate::events::{EventKind, Role};
-use crate::sys::{Exit, Holdings, Pid};
+use crate::sys::{Exit, Observation, Pid};
 
 /// Something that happened to the environment.
 #[derive(Debug)]
@@ -77,12 +77,8 @@ pub(crate) enum Input {
     Shutdown(ShutdownReason),
     /// The runtime is settled after its thaw: SIGTERM may go.
     Settled,
-    /// What the runtime held at its exit or SIGKILL (`None` when it could not be read), and
-    /// how long before the exit the reading was taken.
-    Leftovers {
-        holdings: Option<Holdings>,
-        stale_ms: f64,
-    },
+    /// What the runtime did with what it held from SIGTERM until its exit or SIGKILL.
+    Leftovers(Observation),
     /// The telemetry buffers were delivered before SHUTDOWN.
     TelemetryFlushed,
     /// The kernel killed a process of the environment for want of memory (the resource model's
@@ -113,14 +109,10 @@ pub(crate) enum Effect {
     AwaitSettled { pid: Pid },
     /// SIGTERM the runtime's group; when `inspect`, read what it holds from just before the
     /// signal until it exits, for a later [`Effect::CollectLeftovers`].
-    Sigterm {
-        pid: Pid,
-        inspect: bool,
-        budget: Duration,
-    },
-    /// Give [`Input::Leftovers`]: the last reading of what the runtime held (a fresh one when
-    /// no SIGTERM started the readings).
-    CollectLeftovers { pid: Pid },
+    Sigterm { pid: Pid, inspect: bool },
+    /// Give [`Input::Leftovers`]: the observation since SIGTERM, ended (`killed`: by stopping
+    /// the runtime for its SIGKILL), or a reading now when no SIGTERM started one.
+    CollectLeftovers { pid: Pid, killed: bool },
     /// Drain every output pipe into the log now.
     DrainLogs,
     /// A lifecycle event only.

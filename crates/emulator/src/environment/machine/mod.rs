@@ -262,9 +262,7 @@ impl Machine {
             Input::Freeze => self.freeze(&mut fx),
             Input::Shutdown(reason) => self.begin_shutdown(reason, None, now, &mut fx),
             Input::Settled => self.settled(now, &mut fx),
-            Input::Leftovers { holdings, stale_ms } => {
-                self.leftovers(holdings, stale_ms, now, &mut fx)
-            }
+            Input::Leftovers(observation) => self.leftovers(observation, now, &mut fx),
             Input::TelemetryFlushed => self.telemetry_flushed(now, &mut fx),
             Input::OutOfMemory => self.out_of_memory(now, &mut fx),
             Input::Tick => self.tick(now, &mut fx),

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{Effect, Effects, Machine, Shutdown, State};
 use crate::environment::types::{InitFailure, exit_message};
 use crate::events::{EventKind, Role, now_ms};
-use crate::sys::{Exit, Holdings, Pid};
+use crate::sys::{Exit, Observation, Pid};
 
 /// The error type of an out-of-memory kill (Lambda's REPORT `Error Type: Runtime.OutOfMemory`).
 pub(crate) const RUNTIME_OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
@@ -127,7 +127,7 @@ impl Machine {
             Some(pid) if !any_extension => {
                 // §9.5: no extension, no SIGTERM: the runtime is killed with no grace at all.
                 if self.cfg.inspect_shutdown {
-                    fx.push(Effect::CollectLeftovers { pid });
+                    fx.push(Effect::CollectLeftovers { pid, killed: true });
                     self.set_stage(Stage::Leftovers { killed: true });
                 } else {
                     self.kill(pid, fx);
@@ -161,7 +161,6 @@ impl Machine {
         fx.push(Effect::Sigterm {
             pid: rt.pid,
             inspect: self.cfg.inspect_shutdown,
-            budget,
         });
         fx.record(EventKind::Sigterm {
             role: Role::Runtime,
@@ -183,7 +182,7 @@ impl Machine {
             State::ShuttingDown(sd) if matches!(sd.stage, Stage::Term { .. })
         );
         if signalled && self.cfg.inspect_shutdown {
-            fx.push(Effect::CollectLeftovers { pid });
+            fx.push(Effect::CollectLeftovers { pid, killed: false });
             return self.set_stage(Stage::Leftovers { killed: false });
         }
         // Whatever the runtime left in its group goes with it.
@@ -195,13 +194,7 @@ impl Machine {
     }
 
     /// What the runtime held, read at its exit or before its SIGKILL.
-    pub(super) fn leftovers(
-        &mut self,
-        holdings: Option<Holdings>,
-        stale_ms: f64,
-        now: Instant,
-        fx: &mut Effects,
-    ) {
+    pub(super) fn leftovers(&mut self, observation: Observation, now: Instant, fx: &mut Effects) {
         let State::ShuttingDown(sd) = &self.state else {
             return;
         };
@@ -211,12 +204,13 @@ impl Machine {
         let Some(pid) = self.runtime().map(|p| p.pid) else {
             return;
         };
-        if let Some(holdings) = holdings {
+        if observation.holdings.is_some() || !observation.connections.is_empty() {
             fx.record(EventKind::Leftovers {
                 pid,
                 at: if killed { "sigkill" } else { "exit" },
-                stale_ms: if killed { 0.0 } else { stale_ms },
-                holdings,
+                holdings: observation.holdings.unwrap_or_default(),
+                connections: observation.connections,
+                unobserved: observation.unobserved,
             });
         }
         if killed {
@@ -348,7 +342,7 @@ impl Machine {
                     return self.after_runtime(now, fx);
                 };
                 if self.cfg.inspect_shutdown {
-                    fx.push(Effect::CollectLeftovers { pid });
+                    fx.push(Effect::CollectLeftovers { pid, killed: true });
                     self.set_stage(Stage::Leftovers { killed: true });
                 } else {
                     self.kill(pid, fx);

@@ -183,11 +183,24 @@ fn labels_never_overlap() {
         files: vec!["/tmp/out.log".into()],
         children: vec![],
     };
+    let connections = held
+        .tcp
+        .iter()
+        .map(|text| crate::sys::ConnectionFate {
+            local: text.split(" -> ").next().unwrap_or_default().to_owned(),
+            peer: "127.0.0.1:5432".to_owned(),
+            fate: crate::sys::Fate::OpenAtExit,
+            sent_after_sigterm: 0,
+            how: "exit".to_owned(),
+            at_ms: None,
+        })
+        .collect();
     let (events, lines) = lifecycle(vec![EventKind::Leftovers {
         pid: RT,
         at: "exit",
-        stale_ms: 0.1,
         holdings: held,
+        connections,
+        unobserved: None,
     }]);
     let model = Model::build(&events, &lines);
     assert_eq!(items(&model, "runtime", Kind::Leftover).len(), 5);
