@@ -1,7 +1,7 @@
 """Ground truth for `grace check`'s connection verdict: a real PostgreSQL server's log.
 
 Runs each variant N times under `grace check --json` against one PostgreSQL server and compares,
-run by run, the check's `tcp` verdict ("no TCP connection left open") with what the server
+run by run, the check's `tcp` verdict ("connections end with a goodbye") with what the server
 logged for the run's sessions. A session ended cleanly when the server logged its
 `disconnection: session time` and neither `unexpected EOF on client connection` nor
 `could not receive data from client` for the same backend; a run is clean when every one of

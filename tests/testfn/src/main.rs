@@ -19,6 +19,8 @@
 //! | | `crash` | prints `SIGTERM received (crashing)` and aborts |
 //! | `TESTFN_CLEANUP_MS` | ms, default 0 | cleanup time of `handle` |
 //! | `TESTFN_CLEANUP_CPU_MS` | ms, default 0 | CPU time `handle` burns after its sleep (measured on the thread's own CPU clock, so a CPU quota stretches it), before `cleanup done` |
+//! | `TESTFN_HOLD_TCP` | `host:port` | opens a connection at init and holds it |
+//! | `TESTFN_TCP_AT_SIGTERM` | `keep` (default), `goodbye`, `close`, `shutdown` | what `handle` does with that connection first (see `signals::release_held`) |
 //! | `TESTFN_EXTENSION` | name | registers an internal extension (`{"events":[]}`), prints `registered extension <name> id=<id>`, then a thread parks in `/extension/event/next` on its own connection and prints each event as `extension event: <body>` |
 //! | `TESTFN_INIT` | `ok` (default) | init succeeds |
 //! | | `error` | POSTs `/runtime/init/error` (`Runtime.TestInitError`, message `init failed on purpose`), prints `init error posted status=<code> body=<body>`, exits 1 |
@@ -110,7 +112,7 @@ fn main() {
         match std::net::TcpStream::connect(&addr) {
             Ok(stream) => {
                 say!("holding a tcp connection to {addr}");
-                std::mem::forget(stream);
+                signals::hold(stream);
             }
             Err(e) => fatal(2, format_args!("cannot connect to {addr}: {e}")),
         }

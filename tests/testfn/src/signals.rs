@@ -31,6 +31,7 @@ pub(crate) fn install(mode: SigtermMode, cleanup: Duration, cpu: Duration) -> io
                     std::process::abort();
                 }
                 say!("SIGTERM received");
+                release_held();
                 thread::sleep(cleanup);
                 burn_cpu(cpu);
                 say!("cleanup done");
@@ -39,6 +40,44 @@ pub(crate) fn install(mode: SigtermMode, cleanup: Duration, cpu: Duration) -> io
             }
         })?;
     Ok(())
+}
+
+/// The connection `TESTFN_HOLD_TCP` opened at init, for [`release_held`].
+static HELD: std::sync::Mutex<Option<std::net::TcpStream>> = std::sync::Mutex::new(None);
+
+/// Keeps `stream` open until SIGTERM (or for good).
+pub(crate) fn hold(stream: std::net::TcpStream) {
+    *HELD.lock().unwrap_or_else(|e| e.into_inner()) = Some(stream);
+}
+
+/// What `handle` does with the held connection at SIGTERM (`TESTFN_TCP_AT_SIGTERM`): `keep`
+/// (default: left for the exit), `goodbye` (writes `bye\n`, then closes), `close` (closes with
+/// nothing written), `shutdown` (writes `bye\n`, then `shutdown(Write)`, and keeps the socket).
+fn release_held() {
+    use std::io::Write;
+    let mode = std::env::var("TESTFN_TCP_AT_SIGTERM").unwrap_or_default();
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    match mode.as_str() {
+        "goodbye" => {
+            if let Some(mut s) = held.take() {
+                let _ = s.write_all(b"bye\n");
+                say!("tcp: goodbye sent, closing");
+            }
+        }
+        "close" => {
+            if held.take().is_some() {
+                say!("tcp: closed without a goodbye");
+            }
+        }
+        "shutdown" => {
+            if let Some(s) = held.as_mut() {
+                let _ = s.write_all(b"bye\n");
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                say!("tcp: goodbye sent, shut down for writing");
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Spins until this thread has run for `cpu` (its CPU clock, from `/proc/thread-self/schedstat`,

@@ -48,7 +48,10 @@ fn demo_shows_the_whole_lifecycle_and_a_clean_verdict() {
     assert!(text.contains("Verdict: clean shutdown."), "{text}");
     assert!(!text.contains("SIGKILL   →"), "{text}");
     // It also runs `grace check`'s checks and draws the timeline.
-    assert!(text.contains("PASS  no TCP connection left open"), "{text}");
+    assert!(
+        text.contains("PASS  connections end with a goodbye"),
+        "{text}"
+    );
     let svg = text
         .split("Timeline picture: ")
         .nth(1)

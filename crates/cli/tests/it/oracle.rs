@@ -4,11 +4,9 @@
 //! verdict agrees with the server: a clean end is a `disconnection` line without an
 //! `unexpected EOF` / `could not receive data` for the session.
 //!
-//! The check reads what the runtime holds at its exit stop (`sys::exit_watch`), exactly. Two
-//! variants stay `#[ignore]`d with their reason: a close at teardown without the protocol's
-//! goodbye is a closed socket at the exit (telling it from a goodbye needs the close itself
-//! observed), and `sys.exit` is not yet confirmed over 50 runs. Run them with `cargo test -p
-//! grace --test it oracle:: -- --include-ignored`.
+//! The check observes the runtime from SIGTERM until it is gone (`sys::observe`: every close of
+//! a connection and the bytes written before it, seen as it happens), so no variant is left
+//! out: a close at teardown without the protocol's goodbye is a close with nothing sent.
 
 use std::process::Command;
 
@@ -72,29 +70,25 @@ fn no_sigterm_at_all_is_abrupt_and_the_check_says_so() {
 
 #[test]
 fn closing_in_the_sigterm_handler_is_clean_and_the_check_says_so() {
-    // Measured: agrees in most runs; a lagging reading makes the check warn in a few.
     agrees("py-close", "clean");
 }
 
 #[test]
 fn the_postgres_examples_hook_ends_every_session_cleanly_and_the_check_says_so() {
-    // Measured: the check warns in most runs on a loaded machine (a reading > 1 ms old).
     agrees("rust-hook", "clean");
 }
 
 #[test]
-#[ignore = "a socket closed without its goodbye before the exit reads as closed: needs syscall-level observation (issue 11 item 2)"]
 fn the_postgres_example_without_its_hook_is_abrupt_and_the_check_says_so() {
-    // Measured: the check warns or passes; the runtime's teardown closes the sockets without
-    // PostgreSQL's Terminate, which a socket reading cannot tell from a goodbye.
+    // The runtime's teardown closes the sockets without PostgreSQL's Terminate: closes with
+    // nothing sent after SIGTERM.
     agrees("rust-no-hook", "abrupt");
 }
 
 #[test]
-#[ignore = "agreed 10 of 10 with the exit-stop reading; not yet confirmed over 50 runs (the interpreter sometimes hangs until SIGKILL)"]
 fn sys_exit_without_a_close_and_the_check_agree() {
-    // Measured: interpreter teardown usually finalises the connection (psycopg2 sends the
-    // Terminate), but not always; and the check warns in some runs.
+    // Interpreter teardown sometimes finalises the connection (psycopg2 sends the Terminate)
+    // and sometimes not (or hangs until SIGKILL): whichever happens, the check must agree.
     let pg = Postgres::start();
     let r = oracle(&pg, "py-sys-exit");
     assert_eq!(r["agree"], true, "{r:#}\n{}", pg.log());
@@ -102,12 +96,10 @@ fn sys_exit_without_a_close_and_the_check_agree() {
 
 #[test]
 fn os_exit_without_a_close_is_abrupt_and_the_check_says_so() {
-    // Measured: the check mostly warns (the last reading lags the exit).
     agrees("py-os-exit", "abrupt");
 }
 
 #[test]
 fn sigterms_default_action_is_abrupt_and_the_check_says_so() {
-    // Measured: the check mostly warns (the last reading lags the death).
     agrees("py-default-action", "abrupt");
 }

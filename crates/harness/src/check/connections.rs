@@ -11,7 +11,7 @@ use grace_emulator::{ConnectionFate, Fate};
 use super::verdict::{Status, Verdict};
 
 const ID: &str = "tcp";
-const TITLE: &str = "each connection open at SIGTERM ends with a goodbye";
+const TITLE: &str = "connections end with a goodbye";
 
 /// The verdict on `connections`; `unobserved` says why the observation is not exact.
 pub(crate) fn verdict(connections: &[ConnectionFate], unobserved: Option<&str>) -> Verdict {
