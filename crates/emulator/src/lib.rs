@@ -53,6 +53,7 @@ pub use emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput, Options};
 pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
+pub use server::http_front::{Api, ApiKind, HttpFront, InvokeMode, PayloadFormat, Route};
 pub use stream::StreamedBody;
 pub use sys::{
     CgroupVersion, CpuAffinity, Holdings, Pid, ResourceSupport, proc_state, resource_support,
