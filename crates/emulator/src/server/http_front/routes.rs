@@ -12,8 +12,11 @@ use crate::server::invoke_api::percent_decode;
 #[derive(Debug)]
 pub(crate) struct Matched<'a> {
     pub(crate) route: &'a Route,
-    pub(crate) params: Vec<(String, String)>,
+    pub(crate) params: Params,
 }
+
+/// Path parameters, name and decoded value, in template order.
+type Params = Vec<(String, String)>;
 
 /// How specific one matching route is; larger is more specific.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -58,10 +61,7 @@ fn segments(path: &str) -> Vec<&str> {
 
 /// The ranks of `template`'s segments and the parameters, when `request` matches it. `None`
 /// (the `$default` route) matches everything.
-fn match_path(
-    template: Option<&str>,
-    request: &[&str],
-) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+fn match_path(template: Option<&str>, request: &[&str]) -> Option<(Vec<u8>, Params)> {
     let Some(template) = template else {
         return Some((Vec::new(), Vec::new()));
     };
