@@ -31,7 +31,8 @@
 //!
 //! Modules: [`config`] (function configuration and budgets), [`events`] (the lifecycle event
 //! record), [`logs`] (log lines), [`timeline`]; internally `environment`, `pool`, `server` (the
-//! Runtime/Extensions API and Invoke API adapters), `stream` (streamed responses), `telemetry`
+//! Runtime/Extensions API and Invoke API adapters, and the HTTP front: function URLs and API
+//! Gateway routes, [`HttpFront`]), `stream` (streamed responses), `telemetry`
 //! (subscriptions and delivery) and `sys` (processes, signals, `/proc`, the orphan watchdog).
 
 pub mod config;
