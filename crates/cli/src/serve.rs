@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use grace_emulator::events::{LifecycleEvent, Observer};
-use grace_emulator::{CpuAffinity, Emulator, Options};
+use grace_emulator::{CpuAffinity, Emulator, HttpFront, InvokeMode, Options};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -28,13 +28,23 @@ With --template, the template's values win and the other options fill in what it
 cannot emulate is named in `grace: warning:` lines.
 
 Then: curl -d '{}' http://127.0.0.1:9001/2015-03-31/functions/NAME/invocations
-  or: aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name NAME out.json")]
+  or: aws lambda invoke --endpoint-url http://127.0.0.1:9001 --function-name NAME out.json
+  or: curl http://127.0.0.1:9001/lambda-url/NAME/any/path?q=1   # its function URL
+  or, with --api 127.0.0.1:3000: curl http://127.0.0.1:3000/ROUTE   # a template's Api/HttpApi events")]
 pub(crate) struct Args {
     #[command(flatten)]
     pub(crate) function: FunctionArgs,
     /// Address of the Invoke API.
     #[arg(long, default_value = "127.0.0.1:9001")]
     pub(crate) listen: SocketAddr,
+    /// Serve the template's `Api` and `HttpApi` event routes on this address too (as `sam local
+    /// start-api`, paths without the stage), on the same warm environments.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) api: Option<SocketAddr>,
+    /// Stream NAME's function URL answers (`FunctionUrlConfig.InvokeMode: RESPONSE_STREAM` for a
+    /// function not from a template) (repeatable).
+    #[arg(long = "response-stream", value_name = "NAME")]
+    pub(crate) response_stream: Vec<String>,
     /// Spin an environment down after it has been idle this long (Lambda: minutes).
     #[arg(long, value_parser = parse_duration)]
     pub(crate) idle_shutdown: Option<Duration>,
@@ -95,12 +105,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         cfg.freeze = !args.no_freeze;
         cfg.async_retry_delay = args.async_retry_delay;
     }
+    let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
+    let front = http_front(&args, &names)?;
     let stdout = Arc::new(BatchedStdout::default());
     let flushed = Arc::clone(&stdout);
     let code = runtime.block_on(async move {
         tokio::spawn(Arc::clone(&stdout).run());
         let flush_before_stop = Arc::clone(&stdout);
-        let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         let options = Options {
             log_sink: stdout.sink(names.len() > 1),
             event_observer: args.events.then(stderr_events),
@@ -117,11 +128,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let addr = listener.local_addr()?;
         eprintln!("grace serve: {resource_model}");
         eprintln!("grace serve: listening on http://{addr} (functions: {})", names.join(", "));
+        eprintln!("grace serve: function URLs at http://{addr}/lambda-url/NAME/");
+        let api = match args.api {
+            Some(api) => {
+                let listener = tokio::net::TcpListener::bind(api)
+                    .await
+                    .with_context(|| format!("cannot listen on {api} (--api)"))?;
+                let routes = front.routes.len();
+                eprintln!("grace serve: API on http://{} ({routes} routes)", listener.local_addr()?);
+                Some(listener)
+            }
+            None => None,
+        };
         let shutdown = CancellationToken::new();
         let serving = tokio::spawn({
             let emulator = emulator.clone();
             let shutdown = shutdown.clone();
-            async move { emulator.serve(listener, shutdown).await }
+            async move { emulator.serve_http(listener, api, front, shutdown).await }
         });
         signals.next().await;
         eprintln!("grace serve: shutting down (finishing invocations in flight, then spinning environments down; signal again to kill at once)");
@@ -143,6 +166,32 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Whatever the last turn left, before the process ends (on every path out, errors too).
     flushed.flush();
     code
+}
+
+/// The HTTP front: a template's routes and function URL modes, and `--response-stream`.
+fn http_front(args: &Args, names: &[String]) -> anyhow::Result<HttpFront> {
+    let mut front = match &args.function.template {
+        Some(template) => {
+            let parameters = args.function.settings()?.parameters;
+            let mut warnings = Vec::new();
+            let front =
+                grace_harness::template::http_front(template, &parameters, names, &mut warnings);
+            for w in &warnings {
+                eprintln!("grace: warning: {w}");
+            }
+            front?
+        }
+        None => HttpFront::default(),
+    };
+    for name in &args.response_stream {
+        if !names.contains(name) {
+            anyhow::bail!("--response-stream {name}: no such function");
+        }
+        front
+            .invoke_modes
+            .insert(name.clone(), InvokeMode::ResponseStream);
+    }
+    Ok(front)
 }
 
 /// SIGINT and SIGTERM, listened for from the start.

@@ -31,7 +31,8 @@
 //!
 //! Modules: [`config`] (function configuration and budgets), [`events`] (the lifecycle event
 //! record), [`logs`] (log lines), [`timeline`]; internally `environment`, `pool`, `server` (the
-//! Runtime/Extensions API and Invoke API adapters), `stream` (streamed responses), `telemetry`
+//! Runtime/Extensions API and Invoke API adapters, and the HTTP front: function URLs and API
+//! Gateway routes, [`HttpFront`]), `stream` (streamed responses), `telemetry`
 //! (subscriptions and delivery) and `sys` (processes, signals, `/proc`, the orphan watchdog).
 
 pub mod config;
@@ -53,6 +54,7 @@ pub use emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput, Options};
 pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;
+pub use server::http_front::{Api, ApiKind, HttpFront, InvokeMode, PayloadFormat, Route};
 pub use stream::StreamedBody;
 pub use sys::{
     CgroupVersion, ConnectionFate, CpuAffinity, Fate, Holdings, Pid, ResourceSupport, proc_state,

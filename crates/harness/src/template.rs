@@ -14,6 +14,9 @@
 //! | `Environment.Variables` | the function's variables |
 //! | `Layers` | layer directories: a path, or `!Ref` to an `AWS::Serverless::LayerVersion` whose `ContentUri` is a local directory or zip |
 //!
+//! `Api` and `HttpApi` events and `FunctionUrlConfig` are read by [`http_front`] (module
+//! `events`): the routes and function URLs `grace serve` serves.
+//!
 //! Paths are relative to the template's directory. Intrinsic functions parse in both forms
 //! (`!Ref X` and `{Ref: X}`); `Ref` to a parameter (its `--parameter NAME=VALUE`, else its
 //! `Default`) or to a pseudo parameter (`AWS::Region`, `AWS::AccountId`, …), and
@@ -46,6 +49,7 @@
 //! here: the template is walked as a tree (module `yaml`) because intrinsics can stand anywhere.
 
 mod code;
+mod events;
 mod globals;
 mod python;
 mod resolve;
@@ -118,8 +122,10 @@ fn read(path: &Path, overrides: &[(String, String)]) -> Result<(Vec<SamFunction>
         let kind = resource.get("Type").and_then(Node::as_str).unwrap_or("?");
         match kind {
             "AWS::Serverless::Function" => {}
-            // Used through the functions' `Layers`.
-            "AWS::Serverless::LayerVersion" => continue,
+            // Used through the functions' `Layers`, and their `Api` and `HttpApi` events.
+            "AWS::Serverless::LayerVersion"
+            | "AWS::Serverless::Api"
+            | "AWS::Serverless::HttpApi" => continue,
             _ => {
                 others.push(format!("{name} ({kind})"));
                 continue;
@@ -156,6 +162,48 @@ fn read(path: &Path, overrides: &[(String, String)]) -> Result<(Vec<SamFunction>
         ));
     }
     Ok((functions, reader.warnings))
+}
+
+/// The HTTP entry points of the template's functions named in `functions` (those being served):
+/// the routes of their `Api` and `HttpApi` events and their function URLs' invoke modes. What
+/// is worth a warning is pushed onto `warnings`.
+pub fn http_front(
+    path: &Path,
+    overrides: &[(String, String)],
+    functions: &[String],
+    warnings: &mut Vec<Warning>,
+) -> Result<grace_emulator::HttpFront, Error> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the template {}", path.display()))?;
+    let template = yaml::parse(&text).with_context(|| format!("{}", path.display()))?;
+    let defaults = FunctionConfig::new("", Vec::new(), PathBuf::new());
+    let resolver =
+        resolve::Resolver::new(&template, &defaults.region, &defaults.account_id, overrides)?;
+    let global = template.get("Globals").and_then(|g| g.get("Function"));
+    let mut reader = events::FrontReader::new(&template, &resolver);
+    let resources = template
+        .get("Resources")
+        .map(Node::entries)
+        .unwrap_or_default();
+    for (name, resource) in resources {
+        let is_function =
+            resource.get("Type").and_then(Node::as_str) == Some("AWS::Serverless::Function");
+        if !is_function || !functions.contains(name) {
+            continue;
+        }
+        let empty = Node::Map(Vec::new());
+        let props = resource.get("Properties").unwrap_or(&empty);
+        let props = match global {
+            Some(global) => globals::merge(global, props),
+            None => props.clone(),
+        };
+        reader.read(name, &props);
+    }
+    warnings.extend(reader.warnings.into_iter().map(|message| Warning {
+        file: path.to_path_buf(),
+        message,
+    }));
+    Ok(reader.front)
 }
 
 fn is_missing_build(resource: &Node) -> bool {

@@ -206,7 +206,7 @@ fn globals_merge_and_memory_timeout_handler_and_variables_reach_the_function() {
 
     let stderr = s.stderr();
     for expected in [
-        "Overrides: not emulated, ignored: Events, Policies, VpcConfig",
+        "Overrides: not emulated, ignored: Policies, VpcConfig",
         "Overrides: layer 'arn:aws:lambda:us-east-1:123456789012:layer:elsewhere:1' (not a local path) skipped",
         "Overrides: Environment.Variables.DB_PASSWORD = !Ref DbPassword (a parameter without a Default): not set",
         "Overrides: Environment.Variables.DB_HOST = !GetAtt Database.Endpoint.Address (not evaluated locally): not set",

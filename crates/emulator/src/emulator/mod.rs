@@ -234,6 +234,12 @@ impl Emulator {
         self.inner.pools.keys().cloned().collect()
     }
 
+    /// The account and region function `name` belongs to (the HTTP front's events name them).
+    pub(crate) fn account_region(&self, name: &str) -> Option<(String, String)> {
+        let cfg = &self.inner.pools.get(name)?.cfg;
+        Some((cfg.account_id.clone(), cfg.region.clone()))
+    }
+
     /// The root cancellation token (cancelled when the emulator closes).
     pub(crate) fn root(&self) -> &CancellationToken {
         &self.inner.root

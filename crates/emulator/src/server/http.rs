@@ -24,6 +24,10 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     http_body_util::Either::Left(Full::new(bytes.into()))
 }
 
+/// The client's address, in every request's extensions (the HTTP front's `sourceIp`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) std::net::SocketAddr);
+
 /// How open connections end when the server stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnStop {
@@ -84,9 +88,9 @@ pub(crate) async fn serve_with<F, Fut>(
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -100,7 +104,8 @@ pub(crate) async fn serve_with<F, Fut>(
         let handler = handler.clone();
         let token = token.clone();
         tasks.spawn(async move {
-            let service = service_fn(move |req: Request<Incoming>| {
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
                 // A refusal may leave a chunked body unread; hyper then cannot reuse the
                 // connection, so the answer says so rather than the connection just closing.
                 let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);

@@ -1,6 +1,6 @@
 //! The AWS-compatible Invoke API (§4.8): `POST /2015-03-31/functions/{name}/invocations`, as
 //! `aws lambda invoke --endpoint-url` and boto3 send it; plus the emulator's control endpoints
-//! under `/grace/v1/`.
+//! under `/grace/v1/`, and function URLs under `/lambda-url/` (handed to [`http_front`]).
 
 use ::http::{HeaderValue, Method, Request, Response, header};
 use bytes::Bytes;
@@ -9,38 +9,54 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use super::http::{self, Body, BodyError, read_body};
+use super::http_front::{self, HttpFront};
 use crate::emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput};
 
 impl Emulator {
-    /// Serves the Invoke API on `listener` until `shutdown` is cancelled; then stops accepting,
-    /// lets invocations in flight finish (each is bounded by its function timeout), spins every
-    /// environment down with the proper sequence, and returns what [`Emulator::close`] saw.
+    /// Serves the Invoke API (and buffered function URLs, `/lambda-url/NAME/…`) on `listener`
+    /// until `shutdown` is cancelled; then stops accepting, lets invocations in flight finish
+    /// (each is bounded by its function timeout), spins every environment down with the proper
+    /// sequence, and returns what [`Emulator::close`] saw. [`Emulator::serve_http`] adds
+    /// streaming function URLs and API routes.
     pub async fn serve(&self, listener: TcpListener, shutdown: CancellationToken) -> CloseReport {
-        let accept = self.root().child_token();
+        self.serve_http(listener, None, HttpFront::default(), shutdown)
+            .await
+    }
+
+    /// The Invoke API's accept loop on the emulator's tracker, until `accept` is cancelled.
+    pub(crate) fn spawn_invoke_api(
+        &self,
+        listener: TcpListener,
+        accept: CancellationToken,
+        front: Arc<HttpFront>,
+    ) -> tokio::task::JoinHandle<()> {
         let emulator = self.clone();
-        let server = self.tasks().spawn(http::serve(
+        self.tasks().spawn(http::serve(
             listener,
-            accept.clone(),
+            accept,
             self.tasks().clone(),
             http::OnStop::Drain,
             move |req| {
                 let emulator = emulator.clone();
-                async move { route(emulator, req).await }
+                let front = Arc::clone(&front);
+                async move { route(emulator, front, req).await }
             },
-        ));
-        tokio::select! {
-            () = shutdown.cancelled() => {}
-            () = self.root().cancelled() => {}
-        }
-        accept.cancel();
-        let _ = server.await;
-        self.close().await
+        ))
     }
 }
 
-async fn route(emulator: Emulator, req: Request<Incoming>) -> Response<Body> {
+async fn route(
+    emulator: Emulator,
+    front: Arc<HttpFront>,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_owned();
+    if path.starts_with(http_front::FUNCTION_URL_PREFIX) {
+        return http_front::function_url(emulator, front, req).await;
+    }
     if let Some(name) = api::parse_invoke_path(&path) {
         if req.method() != Method::POST {
             return http::method_not_allowed();
@@ -229,7 +245,7 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes (function names and qualifiers in paths and queries).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -24,6 +24,10 @@ const READ: &[&str] = &[
     "Layers",
     "Architectures",
     "PackageType",
+    // `Api`/`HttpApi` events and function URLs: read by `events` for `grace serve`; other
+    // event types are named in a warning here.
+    "Events",
+    "FunctionUrlConfig",
     // No local effect.
     "Description",
     // Named in a warning of its own: functions are served under their logical ids.
@@ -80,6 +84,9 @@ impl Reader<'_> {
                 name,
                 format!("not emulated, ignored: {}", ignored.join(", ")),
             );
+        }
+        for warning in super::events::unsupported(props) {
+            self.warn(name, warning);
         }
         if let Some(f) = props.get("FunctionName") {
             self.warn(name, format!("FunctionName {f} ignored: served as {name}"));
