@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
+use grace_emulator::FunctionConfig;
 
 /// The most of a failed build's output kept in the `reload_failed` event.
 const MAX_ERROR_BYTES: usize = 8 * 1024;
@@ -57,7 +58,10 @@ pub(super) struct Snapshots {
 
 impl Snapshots {
     pub(super) fn new() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("grace-watch-{}", std::process::id()));
+        Self::at(std::env::temp_dir().join(format!("grace-watch-{}", std::process::id())))
+    }
+
+    fn at(dir: PathBuf) -> anyhow::Result<Self> {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -82,6 +86,21 @@ impl Snapshots {
             format!("cannot copy {} to {}", executable.display(), copy.display())
         })?;
         Ok(copy)
+    }
+
+    /// Gives `version` of an interpreted function a Python bytecode cache of its own
+    /// (`PYTHONPYCACHEPREFIX`), unless the function sets one: Python trusts a cached module
+    /// whose source has the same size and modification second, which a quick edit of one
+    /// character has, and the new environment would run the old code.
+    pub(super) fn fresh_bytecode(&self, cfg: &mut FunctionConfig, version: u64) {
+        const VAR: &str = "PYTHONPYCACHEPREFIX";
+        let ours = self.dir.join(&cfg.name);
+        let prefix = ours.join(version.to_string()).join("pycache");
+        match cfg.env.iter_mut().find(|(k, _)| k == VAR) {
+            Some((_, v)) if Path::new(v).starts_with(&ours) => *v = prefix.display().to_string(),
+            Some(_) => {}
+            None => cfg.env.push((VAR.to_owned(), prefix.display().to_string())),
+        }
     }
 
     /// Removes the versions of `function` older than `current`: no new environment is made from
@@ -114,10 +133,15 @@ impl Drop for Snapshots {
 mod tests {
     use super::*;
 
+    fn snapshots(tag: &str) -> Snapshots {
+        let dir = std::env::temp_dir().join(format!("grace-watch-{tag}-{}", std::process::id()));
+        Snapshots::at(dir).unwrap()
+    }
+
     #[test]
     fn versions_are_kept_apart_and_pruned() {
         use std::os::unix::fs::PermissionsExt;
-        let snapshots = Snapshots::new().unwrap();
+        let snapshots = snapshots("versions");
         let src = snapshots.dir.join("bootstrap");
         std::fs::write(&src, "v1").unwrap();
         std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -134,6 +158,31 @@ mod tests {
         let dir = snapshots.dir.clone();
         drop(snapshots);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn each_version_of_an_interpreted_function_has_its_own_bytecode_cache() {
+        let snapshots = snapshots("bytecode");
+        let mut cfg = FunctionConfig::new("py", vec!["python3".into()], "/app".into());
+        let prefix = |cfg: &FunctionConfig| {
+            cfg.env
+                .iter()
+                .filter(|(k, _)| k == "PYTHONPYCACHEPREFIX")
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        snapshots.fresh_bytecode(&mut cfg, 1);
+        let first = prefix(&cfg);
+        snapshots.fresh_bytecode(&mut cfg, 2);
+        let second = prefix(&cfg);
+        assert_eq!((first.len(), second.len()), (1, 1));
+        assert_ne!(first, second);
+        assert!(second[0].starts_with(&snapshots.dir.display().to_string()));
+        // The function's own setting is kept.
+        let mut own = FunctionConfig::new("py", vec!["python3".into()], "/app".into());
+        own.env.push(("PYTHONPYCACHEPREFIX".into(), "/mine".into()));
+        snapshots.fresh_bytecode(&mut own, 2);
+        assert_eq!(prefix(&own), ["/mine"]);
     }
 
     #[test]

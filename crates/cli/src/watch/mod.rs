@@ -13,7 +13,8 @@
 //!    ordinary spin-down: SIGTERM → SHUTDOWN → SIGKILL with the real budgets, the idle ones at
 //!    once, the busy ones when their invocation ends. New invokes start new environments.
 //!
-//! Interpreted functions skip step 1 and 2: their new environments read the changed files.
+//! Interpreted functions skip step 1 and 2: their new environments read the changed files
+//! (each version with a bytecode cache of its own, see [`Snapshots::fresh_bytecode`]).
 //! Changes that arrive during a build are queued and make the next reload.
 
 mod build;
@@ -79,9 +80,12 @@ impl Prepared {
         let mut functions = Vec::new();
         for cfg in configs.iter_mut() {
             let source = Source::of(cfg, &self.built);
-            if let Source::Rust { executable, .. } = &source {
-                let copy = snapshots.take(&cfg.name, 1, executable)?;
-                cfg.command[0] = copy.into_os_string();
+            match &source {
+                Source::Rust { executable, .. } => {
+                    let copy = snapshots.take(&cfg.name, 1, executable)?;
+                    cfg.command[0] = copy.into_os_string();
+                }
+                Source::Files { .. } => snapshots.fresh_bytecode(cfg, 1),
             }
             functions.push(Watched {
                 cfg: cfg.clone(),
@@ -200,6 +204,7 @@ impl Watch {
             eprintln!("grace serve: {name}: built in {:.1}s", took.as_secs_f64());
         } else {
             eprintln!("grace serve: {name}: {} changed", shown_path.display());
+            self.snapshots.fresh_bytecode(&mut cfg, w.version + 1);
         }
         match emulator.replace_function(cfg.clone()).await {
             Ok(reload) => {

@@ -20,3 +20,4 @@ mod placement;
 mod resources;
 mod runtime;
 mod template;
+mod watch;
