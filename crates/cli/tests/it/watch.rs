@@ -2,9 +2,10 @@
 //!
 //! The Rust function is a small crate written into a temporary directory (built on the
 //! workspace's `lambda-grace` by path, with a shutdown hook that logs which version it is). It
-//! builds with `CARGO_TARGET_DIR` set to one directory under the workspace's target directory,
-//! shared by every run of these tests, so its dependencies are built once, and offline, from the
-//! workspace's lockfile. Every wait is on an event (`reload`, `reload_failed`, a shutdown
+//! builds with `CARGO_TARGET_DIR` set to the workspace's own target directory, so its
+//! dependencies are built once (not once per test or per run), offline, at the versions of the
+//! workspace's lockfile; the first run builds them (tens of seconds on two cores), later runs
+//! only the crate. Every wait is on an event (`reload`, `reload_failed`, a shutdown
 //! event) or on output, polled: nothing sleeps to synchronise.
 
 use std::path::{Path, PathBuf};
@@ -19,12 +20,13 @@ use crate::util::{Serve, poll_until, temp_dir, venv_bin, workspace_bin, workspac
 const BUILD: Duration = Duration::from_secs(240);
 const SHORT: Duration = Duration::from_secs(20);
 
-/// Where the test crates build: one directory for every run, so dependencies build once.
+/// Where the test crates build: the workspace's target directory (`cargo test` does not hold
+/// it locked while the tests run), so their dependencies build once.
 fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
         .expect("the target directory")
-        .join("watch-fn-target")
+        .to_path_buf()
 }
 
 /// The environment `cargo` (the test's and `grace serve --watch`'s) builds the crates with.
@@ -167,7 +169,13 @@ fn a_saved_rust_function_is_rebuilt_and_its_old_environments_run_their_shutdown_
         &env,
     );
     let plain = Serve::start_with(
-        &["--name", "plain", plain_exe.to_str().unwrap(), "--timeout", "60s"],
+        &[
+            "--name",
+            "plain",
+            plain_exe.to_str().unwrap(),
+            "--timeout",
+            "60s",
+        ],
         &env,
     );
     assert!(
@@ -209,7 +217,9 @@ fn a_saved_rust_function_is_rebuilt_and_its_old_environments_run_their_shutdown_
 
     // The idle environment is spun down at once, the real way: SIGTERM, its hook, its exit.
     assert!(
-        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done" && e["env"] == idle).is_some(),
+        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done"
+            && e["env"] == idle)
+        .is_some(),
         "{:?}",
         types_of(&s, idle)
     );
@@ -242,7 +252,9 @@ fn a_saved_rust_function_is_rebuilt_and_its_old_environments_run_their_shutdown_
     let answer = in_flight.join().unwrap();
     assert_eq!(answer.json()["version"], "v1", "{}", answer.text());
     assert!(
-        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done" && e["env"] == busy).is_some(),
+        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done"
+            && e["env"] == busy)
+        .is_some(),
         "{:?}",
         types_of(&s, busy)
     );
@@ -265,7 +277,8 @@ fn a_saved_rust_function_is_rebuilt_and_its_old_environments_run_their_shutdown_
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("error"), "{error}");
     assert!(
-        s.stderr().contains("the build failed; the running version keeps serving"),
+        s.stderr()
+            .contains("the build failed; the running version keeps serving"),
         "{}",
         s.stderr()
     );
@@ -342,7 +355,9 @@ fn a_changed_python_handler_is_picked_up_and_the_old_environment_gets_sigterm_an
     let reload = wait_event(&s, SHORT, |e| e["type"] == "reload");
     assert!(reload.is_some(), "no reload event: {}", s.stderr());
     assert!(
-        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done" && e["env"] == old).is_some(),
+        wait_event(&s, SHORT, |e| e["type"] == "shutdown_done"
+            && e["env"] == old)
+        .is_some(),
         "{:?}",
         types_of(&s, old)
     );
@@ -355,6 +370,12 @@ fn a_changed_python_handler_is_picked_up_and_the_old_environment_gets_sigterm_an
         "{}",
         s.stdout()
     );
-    assert_eq!(version(&s, "py", "{}"), "v2", "{}\n{:?}", s.stderr(), s.events());
+    assert_eq!(
+        version(&s, "py", "{}"),
+        "v2",
+        "{}\n{:?}",
+        s.stderr(),
+        s.events()
+    );
     assert_ne!(last_invoked_env(&s), old);
 }
