@@ -7,7 +7,8 @@
 //! `grace-emulator` runs them). Modules: [`function`] (the function options shared by
 //! subcommands), [`serve`] (with [`log_out`], its log output), [`invoke`], [`shutdown`],
 //! [`check`], [`demo`] (with [`demo_function`], the function it runs), [`package`] (Lambda
-//! zips), and [`client`] (a small HTTP client for the Invoke API).
+//! zips), [`watch`] (`grace serve --watch`), and [`client`] (a small HTTP client for the Invoke
+//! API).
 
 mod check;
 mod client;
@@ -19,6 +20,7 @@ mod log_out;
 mod package;
 mod serve;
 mod shutdown;
+mod watch;
 
 use std::process::ExitCode;
 

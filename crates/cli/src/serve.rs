@@ -70,6 +70,11 @@ pub(crate) struct Args {
     /// leaves placement to the kernel (and lets the function see every CPU).
     #[arg(long, value_enum, default_value_t = Affinity::Auto)]
     pub(crate) cpu_affinity: Affinity,
+    /// Reload a function when its sources change: a Rust function (PATH a Cargo project, or a
+    /// project's target/{debug,release}/BIN or target/lambda/BIN) is rebuilt first, any other
+    /// is its directory; the old environments are retired through SIGTERM → SHUTDOWN → SIGKILL.
+    #[arg(long)]
+    pub(crate) watch: bool,
 }
 
 /// `--cpu-affinity`.
@@ -79,7 +84,7 @@ pub(crate) enum Affinity {
     Off,
 }
 
-pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -97,6 +102,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Signals::listen()?
     };
     install_subscriber(std::env::var("RUST_LOG").ok().as_deref());
+    let watch = args
+        .watch
+        .then(|| crate::watch::prepare(&mut args.function))
+        .transpose()?;
     let mut configs = args.function.configs_warned()?;
     let resource_model = args.function.resource_model_notice();
     for cfg in &mut configs {
@@ -107,6 +116,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
     let front = http_front(&args, &names)?;
+    let watch = watch.map(|w| w.adopt(&mut configs)).transpose()?;
     let stdout = Arc::new(BatchedStdout::default());
     let flushed = Arc::clone(&stdout);
     let code = runtime.block_on(async move {
@@ -146,6 +156,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let shutdown = shutdown.clone();
             async move { emulator.serve_http(listener, api, front, shutdown).await }
         });
+        if let Some(watch) = watch {
+            tokio::spawn(watch.run(emulator.clone(), shutdown.clone()));
+        }
         signals.next().await;
         eprintln!("grace serve: shutting down (finishing invocations in flight, then spinning environments down; signal again to kill at once)");
         shutdown.cancel();

@@ -9,6 +9,12 @@ pub enum Error {
     /// A function was configured twice under one name.
     #[error("function `{0}` is configured more than once")]
     DuplicateFunction(String),
+    /// No function of that name is configured.
+    #[error("no function named `{0}`")]
+    UnknownFunction(String),
+    /// The emulator is closing: nothing can be changed any more.
+    #[error("the emulator is closing")]
+    Closing,
     /// A function has no command to run.
     #[error("function `{0}` has no bootstrap command")]
     EmptyCommand(String),

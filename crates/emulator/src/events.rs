@@ -13,6 +13,10 @@ use crate::sys::Pid;
 /// Identifies one execution environment (sandbox) for the emulator's lifetime.
 pub type EnvId = u64;
 
+/// The `env` of events about a function rather than one of its environments (`reload`,
+/// `reload_failed`): environments are numbered from 1.
+pub const FUNCTION_EVENT: EnvId = 0;
+
 /// One step of an environment's life.
 #[derive(Debug, Clone, Serialize)]
 pub struct LifecycleEvent {
@@ -22,7 +26,8 @@ pub struct LifecycleEvent {
     pub time_us: u64,
     /// The function the environment runs.
     pub function: Arc<str>,
-    /// The environment.
+    /// The environment; [`FUNCTION_EVENT`] (0) for an event about the function as a whole
+    /// (a reload), which no environment has.
     pub env: EnvId,
     /// What happened.
     #[serde(flatten)]
@@ -133,6 +138,23 @@ pub enum EventKind {
     ShutdownDone {
         reason: &'static str,
         duration_ms: f64,
+    },
+    /// The function's definition was replaced (`grace serve --watch` after a rebuild): new
+    /// invokes go to new environments of `generation` (the first definition is 1), and the
+    /// `retiring` environments of the old one are retired (env [`FUNCTION_EVENT`]).
+    Reload {
+        generation: u64,
+        retiring: usize,
+    },
+    /// A new definition could not be made (a build error): the old one keeps serving (env
+    /// [`FUNCTION_EVENT`]).
+    ReloadFailed {
+        error: String,
+    },
+    /// The pool will never hand this environment out again: it spins down now if idle, else as
+    /// soon as its invocation ends (`reason`: `reload`).
+    Retired {
+        reason: &'static str,
     },
 }
 

@@ -50,7 +50,7 @@ mod telemetry;
 pub mod timeline;
 
 pub use config::{FunctionConfig, ShutdownBudgets};
-pub use emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput, Options};
+pub use emulator::{CloseReport, Emulator, InvokeInput, InvokeOutput, Options, Reload};
 pub use environment::{EnvironmentInfo, ProcInfo};
 pub use error::Error;
 pub use grace_protocol::invoke_api::InvocationType;

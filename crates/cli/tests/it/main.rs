@@ -21,3 +21,4 @@ mod placement;
 mod resources;
 mod runtime;
 mod template;
+mod watch;

@@ -18,7 +18,10 @@ impl Emulator {
             .inner
             .pools
             .values()
-            .map(|p| p.cfg.timeout + p.cfg.budgets.total.max(p.cfg.budgets.runtime_internal_only))
+            .map(|p| {
+                let cfg = p.cfg();
+                cfg.timeout + cfg.budgets.total.max(cfg.budgets.runtime_internal_only)
+            })
             .max()
             .unwrap_or_default();
         longest + Duration::from_secs(3)

@@ -1,5 +1,6 @@
 //! The emulator: the functions' pools, the invoke logic behind the Invoke API, the emulator's
-//! own graceful shutdown, and the orphan watchdog.
+//! own graceful shutdown (`close`), replacing a function's definition (`reload`), and the
+//! orphan watchdog.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod close;
+mod reload;
 mod run;
 pub use close::CloseReport;
+pub use reload::Reload;
 use run::{decode_client_context, invoke_async, invoke_sync};
 
 use crate::config::FunctionConfig;
@@ -236,7 +239,7 @@ impl Emulator {
 
     /// The account and region function `name` belongs to (the HTTP front's events name them).
     pub(crate) fn account_region(&self, name: &str) -> Option<(String, String)> {
-        let cfg = &self.inner.pools.get(name)?.cfg;
+        let cfg = self.inner.pools.get(name)?.cfg();
         Some((cfg.account_id.clone(), cfg.region.clone()))
     }
 
@@ -299,7 +302,7 @@ impl Emulator {
             return None;
         }
         let pool = self.inner.pools.get(function)?;
-        let cfg = &pool.cfg;
+        let cfg = pool.cfg();
         let matches = match prefix.map(|p| p.trim_end_matches(':').split(':').collect::<Vec<_>>()) {
             None => true,
             Some(parts) => match parts.as_slice() {

@@ -93,7 +93,7 @@ pub(super) async fn invoke_async(
     mut request: InvokeRequest,
     root: CancellationToken,
 ) {
-    let delay = pool.cfg.async_retry_delay;
+    let delay = pool.cfg().async_retry_delay;
     let dropped = |request: &InvokeRequest| {
         tracing::warn!(request_id = %request.request_id, "asynchronous invoke dropped: the emulator is shutting down");
     };

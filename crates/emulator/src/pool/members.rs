@@ -1,6 +1,6 @@
 //! The pool's task: the only owner of its function's membership (starting, idle, busy and
-//! retiring environments, the invokes waiting for one, idle spin-down), fed by the command and
-//! notice channels of [`super::Pool`].
+//! retiring environments, the invokes waiting for one, idle spin-down, reloads), fed by the
+//! command and notice channels of [`super::Pool`].
 
 use super::*;
 
@@ -34,7 +34,12 @@ struct Waiter {
 
 /// The pool's task: the only owner of the membership.
 pub(super) struct Members {
+    /// The definition new environments are made from.
     cfg: Arc<FunctionConfig>,
+    /// The function's name, for the events about the function itself.
+    function: Arc<str>,
+    /// Which definition `cfg` is (1, then one more per reload).
+    generation: u64,
     deps: PoolDeps,
     /// For leases (weak: the task ends when the last `Pool` handle and lease are gone).
     cmd_tx: mpsc::WeakUnboundedSender<Cmd>,
@@ -45,7 +50,8 @@ pub(super) struct Members {
     idle: Vec<EnvId>,
     /// Shutting down: no longer counted, but waited for when the pool closes.
     retiring: HashSet<EnvId>,
-    /// Busy members to spin down as soon as they are idle (`grace shutdown`).
+    /// Busy or starting members to spin down as soon as they are idle (`grace shutdown`, or a
+    /// reload: they run an old definition).
     drain: HashSet<EnvId>,
     waiters: VecDeque<Waiter>,
     last_init_failed: bool,
@@ -61,6 +67,8 @@ impl Members {
         notice_tx: mpsc::UnboundedSender<(EnvId, Notice)>,
     ) -> Self {
         Self {
+            function: Arc::from(cfg.name.as_str()),
+            generation: 1,
             cfg,
             deps,
             cmd_tx,
@@ -123,6 +131,9 @@ impl Members {
                 self.idle.clear();
                 let _ = reply.send(handles);
             }
+            Cmd::Replace { cfg, reply } => {
+                let _ = reply.send(self.replace(cfg));
+            }
             Cmd::Close(reply) => {
                 self.closed = true;
                 for w in self.waiters.drain(..) {
@@ -180,6 +191,7 @@ impl Members {
                 {
                     let _ = reply.send(Err(AcquireError::InitFailed(failure)));
                 }
+                self.drain.remove(&id);
                 self.last_init_failed = true;
                 self.wake_one();
             }
@@ -208,9 +220,57 @@ impl Members {
             Notice::Dead => {
                 self.retiring.remove(&id);
                 self.members.remove(&id);
+                self.drain.remove(&id);
                 self.check_closed();
             }
         }
+    }
+
+    /// A new definition: every member is retired (the idle ones spin down now, the busy and
+    /// starting ones once their invocation ends: an invoke that has one keeps it), and the next
+    /// environments are made from `cfg`, with a full init even if the last one failed (the
+    /// failure was the old code's).
+    fn replace(&mut self, cfg: Arc<FunctionConfig>) -> Option<Replaced> {
+        if self.closed {
+            return None;
+        }
+        self.cfg = cfg;
+        self.generation += 1;
+        self.last_init_failed = false;
+        let mut ids: Vec<EnvId> = self.members.keys().copied().collect();
+        ids.sort_unstable();
+        let replaced = Replaced {
+            generation: self.generation,
+            retiring: ids.len(),
+        };
+        self.record(
+            FUNCTION_EVENT,
+            EventKind::Reload {
+                generation: replaced.generation,
+                retiring: replaced.retiring,
+            },
+        );
+        for id in ids {
+            self.record(id, EventKind::Retired { reason: "reload" });
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            match m.status {
+                Status::Idle { .. } => {
+                    self.idle.retain(|i| *i != id);
+                    m.status = Status::Busy { answered: false };
+                    m.handle.shutdown(ShutdownReason::Spindown);
+                }
+                Status::Busy { .. } | Status::Starting { .. } => {
+                    self.drain.insert(id);
+                }
+            }
+        }
+        Some(replaced)
+    }
+
+    fn record(&self, env: EnvId, kind: EventKind) {
+        self.deps.events.record(&self.function, env, kind);
     }
 
     /// An environment finished its invocation (or a lease came back unused).

@@ -3,13 +3,16 @@
 //!
 //! One task owns the membership: callers ask it over a command channel, environments tell it
 //! what becomes of them over a notice channel (`Ready`, `Answered`, `Idle`, `Retired`, `Dead`).
+//! A new definition of the function (a reload) is a command too: the task retires every member
+//! through the ordinary spin-down (the idle ones at once, the others when their invocation
+//! ends) and starts the next ones from the new definition.
 //! An invoke that finds every environment busy, but one of them already answered and only
 //! finishing its invocation, waits for that one instead of being throttled: a client that sends
 //! its next request the moment it has the last answer must not see 429 at concurrency 1.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use grace_protocol::extensions_api::ShutdownReason;
@@ -21,7 +24,7 @@ use crate::config::FunctionConfig;
 use crate::environment::{
     self, EnvHandle, EnvSpec, EnvironmentInfo, InitFailure, InitPhase, Notice,
 };
-use crate::events::{EnvId, EventLog};
+use crate::events::{EnvId, EventKind, EventLog, FUNCTION_EVENT};
 use crate::logs::LogSink;
 use crate::sys::{Placement, Watchdog};
 
@@ -109,20 +112,36 @@ enum Cmd {
     /// A lease was dropped unused.
     Returned(EnvId),
     SpinDown(oneshot::Sender<Vec<EnvHandle>>),
+    /// A new definition; the answer is `None` once the pool is closed.
+    Replace {
+        cfg: Arc<FunctionConfig>,
+        reply: oneshot::Sender<Option<Replaced>>,
+    },
     Close(oneshot::Sender<()>),
     Members(oneshot::Sender<Vec<EnvHandle>>),
 }
 
+/// What a replaced definition did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Replaced {
+    /// The new definition's generation (the first one is 1).
+    pub(crate) generation: u64,
+    /// How many environments of the old definitions are being retired.
+    pub(crate) retiring: usize,
+}
+
 /// The handle on one function's pool.
 pub(crate) struct Pool {
-    pub(crate) cfg: Arc<FunctionConfig>,
+    /// The current definition (the pool's task has its own copy; this one is for the Invoke
+    /// API: names, ARNs, timeouts).
+    cfg: RwLock<Arc<FunctionConfig>>,
     tx: mpsc::UnboundedSender<Cmd>,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("function", &self.cfg.name)
+            .field("function", &self.cfg().name)
             .finish_non_exhaustive()
     }
 }
@@ -134,7 +153,32 @@ impl Pool {
         let (notice_tx, notice_rx) = mpsc::unbounded_channel();
         let task = Members::new(Arc::clone(&cfg), deps.clone(), tx.downgrade(), notice_tx);
         deps.tasks.spawn(task.run(rx, notice_rx));
-        Self { cfg, tx }
+        Self {
+            cfg: RwLock::new(cfg),
+            tx,
+        }
+    }
+
+    /// The function's current definition.
+    pub(crate) fn cfg(&self) -> Arc<FunctionConfig> {
+        Arc::clone(&self.cfg.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the function's definition: new invokes go to new environments made from `cfg`,
+    /// and every current environment is retired through the ordinary spin-down (SIGTERM →
+    /// SHUTDOWN → SIGKILL), the idle ones now, the busy ones once their invocation ends.
+    /// `None` once the pool is closed.
+    pub(crate) async fn replace(&self, cfg: FunctionConfig) -> Option<Replaced> {
+        let cfg = Arc::new(cfg);
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Replace {
+            cfg: Arc::clone(&cfg),
+            reply,
+        };
+        self.tx.send(cmd).ok()?;
+        let replaced = rx.await.ok().flatten()?;
+        *self.cfg.write().unwrap_or_else(|e| e.into_inner()) = cfg;
+        Some(replaced)
     }
 
     /// An environment for one invocation, exclusively; `wait` queues instead of throttling
