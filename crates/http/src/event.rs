@@ -128,6 +128,7 @@ impl Incoming {
         })
     }
 
+    #[cfg(test)]
     pub(crate) fn kind(&self) -> EventKind {
         match self {
             Self::Rest(_) => EventKind::ApiGatewayRest,
