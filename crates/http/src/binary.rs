@@ -20,8 +20,16 @@ fn is_text_type(essence: &str) -> bool {
     };
     matches!(
         subtype,
-        "json" | "xml" | "javascript" | "ecmascript" | "x-www-form-urlencoded" | "graphql"
-            | "x-ndjson" | "yaml" | "x-yaml" | "csv"
+        "json"
+            | "xml"
+            | "javascript"
+            | "ecmascript"
+            | "x-www-form-urlencoded"
+            | "graphql"
+            | "x-ndjson"
+            | "yaml"
+            | "x-yaml"
+            | "csv"
     ) || subtype.ends_with("+json")
         || subtype.ends_with("+xml")
 }
@@ -53,7 +61,12 @@ mod tests {
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v)))
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                )
+            })
             .collect()
     }
 
@@ -71,20 +84,37 @@ mod tests {
         ] {
             assert!(is_text(&headers(&[("content-type", ct)]), b"{}"), "{ct}");
         }
-        assert!(is_text(&HeaderMap::new(), b"plain"), "no content-type, UTF-8");
+        assert!(
+            is_text(&HeaderMap::new(), b"plain"),
+            "no content-type, UTF-8"
+        );
     }
 
     #[test]
     fn binary_types_and_encodings_are_base64() {
-        for ct in ["image/png", "application/octet-stream", "application/pdf", "font/woff2"] {
-            assert!(!is_text(&headers(&[("content-type", ct)]), b"ascii"), "{ct}");
+        for ct in [
+            "image/png",
+            "application/octet-stream",
+            "application/pdf",
+            "font/woff2",
+        ] {
+            assert!(
+                !is_text(&headers(&[("content-type", ct)]), b"ascii"),
+                "{ct}"
+            );
         }
         // Negative control for the encoding rule: the same JSON, gzip-encoded, is bytes.
         let json = headers(&[("content-type", "application/json")]);
         assert!(is_text(&json, b"{}"));
-        let gz = headers(&[("content-type", "application/json"), ("content-encoding", "gzip")]);
+        let gz = headers(&[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ]);
         assert!(!is_text(&gz, b"{}"));
-        let id = headers(&[("content-type", "application/json"), ("content-encoding", "identity")]);
+        let id = headers(&[
+            ("content-type", "application/json"),
+            ("content-encoding", "identity"),
+        ]);
         assert!(is_text(&id, b"{}"));
     }
 

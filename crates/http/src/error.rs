@@ -115,7 +115,11 @@ mod tests {
             "{}",
             d.error_message
         );
-        assert!(d.error_message.contains(": expected value"), "{}", d.error_message);
+        assert!(
+            d.error_message.contains(": expected value"),
+            "{}",
+            d.error_message
+        );
     }
 
     #[test]

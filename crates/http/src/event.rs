@@ -94,7 +94,10 @@ pub fn detect(payload: &[u8]) -> Result<EventKind, Error> {
         return Ok(EventKind::Alb);
     }
     if ctx.http.is_some() {
-        let url = ctx.domain_name.as_deref().is_some_and(is_function_url_domain);
+        let url = ctx
+            .domain_name
+            .as_deref()
+            .is_some_and(is_function_url_domain);
         return Ok(if url {
             EventKind::FunctionUrl
         } else {
@@ -157,7 +160,10 @@ mod tests {
     fn a_function_url_is_told_from_an_http_api_by_its_domain() {
         // Negative control: the same event on an execute-api domain is an HTTP API event.
         let url = fixtures::FUNCTION_URL;
-        let http = url.replace(".lambda-url.us-east-1.on.aws", ".execute-api.us-east-1.amazonaws.com");
+        let http = url.replace(
+            ".lambda-url.us-east-1.on.aws",
+            ".execute-api.us-east-1.amazonaws.com",
+        );
         assert_eq!(detect(url.as_bytes()).unwrap(), EventKind::FunctionUrl);
         assert_eq!(detect(http.as_bytes()).unwrap(), EventKind::ApiGatewayHttp);
     }
@@ -165,14 +171,26 @@ mod tests {
     #[test]
     fn other_payloads_are_refused_with_a_reason() {
         let e = detect(br#"{"Records":[]}"#).unwrap_err();
-        assert!(matches!(e, Error::NotHttp { reason } if reason.contains("requestContext")), "{e}");
+        assert!(
+            matches!(e, Error::NotHttp { reason } if reason.contains("requestContext")),
+            "{e}"
+        );
         let e = detect(br#"{"requestContext":{"stage":"x"}}"#).unwrap_err();
         assert!(matches!(e, Error::NotHttp { .. }), "{e}");
-        assert!(matches!(detect(b"not json").unwrap_err(), Error::NotJson(_)));
+        assert!(matches!(
+            detect(b"not json").unwrap_err(),
+            Error::NotJson(_)
+        ));
         // Looks like REST, but `httpMethod` is not a method.
         let e = Incoming::parse(br#"{"httpMethod":7,"requestContext":{}}"#).unwrap_err();
         assert!(
-            matches!(e, Error::Malformed { kind: EventKind::ApiGatewayRest, .. }),
+            matches!(
+                e,
+                Error::Malformed {
+                    kind: EventKind::ApiGatewayRest,
+                    ..
+                }
+            ),
             "{e}"
         );
     }

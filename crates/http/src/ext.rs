@@ -111,7 +111,9 @@ pub trait RequestExt {
 
     /// All path parameters.
     fn path_parameters(&self) -> Option<&HashMap<String, String>> {
-        self.lambda_extensions().get::<PathParameters>().map(|p| &p.0)
+        self.lambda_extensions()
+            .get::<PathParameters>()
+            .map(|p| &p.0)
     }
 
     /// One stage variable.
@@ -122,17 +124,23 @@ pub trait RequestExt {
 
     /// All stage variables.
     fn stage_variables(&self) -> Option<&HashMap<String, String>> {
-        self.lambda_extensions().get::<StageVariables>().map(|v| &v.0)
+        self.lambda_extensions()
+            .get::<StageVariables>()
+            .map(|v| &v.0)
     }
 
     /// The query parameters as the event parsed them.
     fn query_parameters(&self) -> Option<&QueryMap> {
-        self.lambda_extensions().get::<QueryParameters>().map(|q| &q.0)
+        self.lambda_extensions()
+            .get::<QueryParameters>()
+            .map(|q| &q.0)
     }
 
     /// The path as the event carried it, stage included.
     fn raw_http_path(&self) -> Option<&str> {
-        self.lambda_extensions().get::<RawHttpPath>().map(|p| p.0.as_str())
+        self.lambda_extensions()
+            .get::<RawHttpPath>()
+            .map(|p| p.0.as_str())
     }
 }
 

@@ -11,10 +11,22 @@ pub(crate) const ALB_MULTI: &str = include_str!("../fixtures/alb-multi.json");
 pub(crate) const FUNCTION_URL: &str = include_str!("../fixtures/function-url.json");
 
 pub(crate) const ALL: &[(&str, &str, EventKind)] = &[
-    ("rest-default-domain", REST_DEFAULT_DOMAIN, EventKind::ApiGatewayRest),
-    ("rest-custom-domain", REST_CUSTOM_DOMAIN, EventKind::ApiGatewayRest),
+    (
+        "rest-default-domain",
+        REST_DEFAULT_DOMAIN,
+        EventKind::ApiGatewayRest,
+    ),
+    (
+        "rest-custom-domain",
+        REST_CUSTOM_DOMAIN,
+        EventKind::ApiGatewayRest,
+    ),
     ("http-api-stage", HTTP_API_STAGE, EventKind::ApiGatewayHttp),
-    ("http-api-default", HTTP_API_DEFAULT, EventKind::ApiGatewayHttp),
+    (
+        "http-api-default",
+        HTTP_API_DEFAULT,
+        EventKind::ApiGatewayHttp,
+    ),
     ("alb", ALB, EventKind::Alb),
     ("alb-multi", ALB_MULTI, EventKind::Alb),
     ("function-url", FUNCTION_URL, EventKind::FunctionUrl),

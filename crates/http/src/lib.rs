@@ -65,9 +65,13 @@ mod uri;
 pub use aws_lambda_events::encodings::Body;
 pub use error::{BoxError, Error};
 pub use event::{EventKind, detect};
-pub use ext::{PathParameters, QueryParameters, RawHttpPath, RequestContext, RequestExt, StageVariables};
+pub use ext::{
+    PathParameters, QueryParameters, RawHttpPath, RequestContext, RequestExt, StageVariables,
+};
 pub use options::{HttpOptions, STAGE_PATH_VAR, StagePath};
-pub use run::{RuntimeExt, invoke, invoke_streaming, run, run_streaming, run_streaming_with, run_with};
+pub use run::{
+    RuntimeExt, invoke, invoke_streaming, run, run_streaming, run_streaming_with, run_with,
+};
 pub use stream::{HTTP_INTEGRATION_CONTENT_TYPE, PRELUDE_SEPARATOR, StreamingBody};
 
 /// The `aws_lambda_events` crate, whose types the request context holds.

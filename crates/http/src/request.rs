@@ -76,7 +76,9 @@ fn method(name: Option<&str>) -> Result<Method, Error> {
     })
 }
 
-fn non_empty<T>(map: std::collections::HashMap<String, T>) -> Option<std::collections::HashMap<String, T>> {
+fn non_empty<T>(
+    map: std::collections::HashMap<String, T>,
+) -> Option<std::collections::HashMap<String, T>> {
     (!map.is_empty()).then_some(map)
 }
 
@@ -104,7 +106,11 @@ fn parts(event: Incoming, options: &HttpOptions) -> Result<(Parts, Shape), Error
                 path,
                 raw_path,
                 query: query_string(&queries, QueryEncoding::Decoded),
-                headers: if multi_value { e.multi_value_headers } else { e.headers },
+                headers: if multi_value {
+                    e.multi_value_headers
+                } else {
+                    e.headers
+                },
                 domain: ctx.domain_name.clone(),
                 body: decode_body(e.body, e.is_base64_encoded)?,
                 context: RequestContext::ApiGatewayRest(Box::new(ctx)),
@@ -118,7 +124,8 @@ fn parts(event: Incoming, options: &HttpOptions) -> Result<(Parts, Shape), Error
             let e = *e;
             let ctx = e.request_context;
             let raw_path = e.raw_path.unwrap_or_else(|| "/".to_owned());
-            let path = http_api_path(Some(&raw_path), ctx.stage.as_deref(), options.stage_path).to_owned();
+            let path =
+                http_api_path(Some(&raw_path), ctx.stage.as_deref(), options.stage_path).to_owned();
             let mut headers = e.headers;
             add_cookies(&mut headers, e.cookies);
             let parts = Parts {
@@ -150,7 +157,11 @@ fn parts(event: Incoming, options: &HttpOptions) -> Result<(Parts, Shape), Error
                 raw_path: path.clone(),
                 path,
                 query: query_string(&queries, QueryEncoding::AsSent),
-                headers: if multi_value { e.multi_value_headers } else { e.headers },
+                headers: if multi_value {
+                    e.multi_value_headers
+                } else {
+                    e.headers
+                },
                 domain: None,
                 body: decode_body(e.body, e.is_base64_encoded)?,
                 context: RequestContext::Alb(e.request_context),

@@ -43,13 +43,21 @@ pub(crate) fn single_valued(headers: &HeaderMap) -> (HeaderMap, Vec<String>) {
     for name in headers.keys() {
         let values: Vec<&HeaderValue> = headers.get_all(name).iter().collect();
         if name == SET_COOKIE {
-            cookies.extend(values.iter().filter_map(|v| v.to_str().ok().map(str::to_owned)));
+            cookies.extend(
+                values
+                    .iter()
+                    .filter_map(|v| v.to_str().ok().map(str::to_owned)),
+            );
             continue;
         }
         let joined = if values.len() == 1 {
             values[0].clone()
         } else {
-            let bytes = values.iter().map(|v| v.as_bytes()).collect::<Vec<_>>().join(&b", "[..]);
+            let bytes = values
+                .iter()
+                .map(|v| v.as_bytes())
+                .collect::<Vec<_>>()
+                .join(&b", "[..]);
             match HeaderValue::from_bytes(&bytes) {
                 Ok(v) => v,
                 Err(_) => continue,
@@ -75,14 +83,24 @@ fn encode_body(headers: &HeaderMap, body: &Bytes) -> (Option<Body>, bool) {
 }
 
 /// The JSON answer for a buffered response.
-pub(crate) fn encode(shape: Shape, status: StatusCode, headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode(
+    shape: Shape,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Vec<u8>, Error> {
     let code = i64::from(status.as_u16());
     let (body, is_base64) = encode_body(headers, body);
     let json = match shape {
         Shape::Rest { multi_value } => {
             let mut r = ApiGatewayProxyResponse::default();
             r.status_code = code;
-            set_v1_headers(&mut r.headers, &mut r.multi_value_headers, headers, multi_value);
+            set_v1_headers(
+                &mut r.headers,
+                &mut r.multi_value_headers,
+                headers,
+                multi_value,
+            );
             r.body = body;
             r.is_base64_encoded = is_base64;
             serde_json::to_vec(&r)
@@ -94,7 +112,12 @@ pub(crate) fn encode(shape: Shape, status: StatusCode, headers: &HeaderMap, body
                 Some(reason) => format!("{} {reason}", status.as_u16()),
                 None => status.as_u16().to_string(),
             });
-            set_v1_headers(&mut r.headers, &mut r.multi_value_headers, headers, multi_value);
+            set_v1_headers(
+                &mut r.headers,
+                &mut r.multi_value_headers,
+                headers,
+                multi_value,
+            );
             r.body = body;
             r.is_base64_encoded = is_base64;
             serde_json::to_vec(&r)
@@ -125,7 +148,12 @@ pub(crate) fn encode(shape: Shape, status: StatusCode, headers: &HeaderMap, body
 
 /// Payload 1.0 headers: every value in `multiValueHeaders` when the request used them; else
 /// one per name in `headers`, where only one `Set-Cookie` fits.
-fn set_v1_headers(single: &mut HeaderMap, multi: &mut HeaderMap, headers: &HeaderMap, multi_value: bool) {
+fn set_v1_headers(
+    single: &mut HeaderMap,
+    multi: &mut HeaderMap,
+    headers: &HeaderMap,
+    multi_value: bool,
+) {
     if multi_value {
         *multi = headers.clone();
         return;

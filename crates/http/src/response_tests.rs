@@ -32,9 +32,17 @@ fn two_cookies() -> HeaderMap {
 
 #[test]
 fn rest_with_multi_value_headers_keeps_every_value() {
-    let v = answer(Shape::Rest { multi_value: true }, 200, &two_cookies(), b"hi");
+    let v = answer(
+        Shape::Rest { multi_value: true },
+        200,
+        &two_cookies(),
+        b"hi",
+    );
     assert_eq!(v["statusCode"], 200);
-    assert_eq!(v["multiValueHeaders"]["set-cookie"], json!(["a=1; Path=/", "b=2; HttpOnly"]));
+    assert_eq!(
+        v["multiValueHeaders"]["set-cookie"],
+        json!(["a=1; Path=/", "b=2; HttpOnly"])
+    );
     assert_eq!(v["multiValueHeaders"]["x-multi"], json!(["one", "two"]));
     assert_eq!(v["body"], "hi");
     assert_eq!(v["isBase64Encoded"], false);
@@ -42,7 +50,12 @@ fn rest_with_multi_value_headers_keeps_every_value() {
 
 #[test]
 fn rest_without_them_joins_and_keeps_the_last_cookie() {
-    let v = answer(Shape::Rest { multi_value: false }, 200, &two_cookies(), b"hi");
+    let v = answer(
+        Shape::Rest { multi_value: false },
+        200,
+        &two_cookies(),
+        b"hi",
+    );
     assert_eq!(v["headers"]["x-multi"], "one, two");
     assert_eq!(v["headers"]["set-cookie"], "b=2; HttpOnly");
     assert_eq!(v["multiValueHeaders"], json!({}));
@@ -73,9 +86,19 @@ fn binary_bodies_go_out_as_base64_in_every_shape() {
     }
     // Negative control: the same bytes declared as text are not valid UTF-8, still base64;
     // and valid text is sent as is.
-    let v = answer(Shape::Http, 200, &headers(&[("content-type", "text/plain")]), PNG);
+    let v = answer(
+        Shape::Http,
+        200,
+        &headers(&[("content-type", "text/plain")]),
+        PNG,
+    );
     assert_eq!(v["isBase64Encoded"], true);
-    let v = answer(Shape::Http, 200, &headers(&[("content-type", "text/plain")]), b"ok");
+    let v = answer(
+        Shape::Http,
+        200,
+        &headers(&[("content-type", "text/plain")]),
+        b"ok",
+    );
     assert_eq!(v["isBase64Encoded"], false);
     assert_eq!(v["body"], "ok");
 }
@@ -90,9 +113,19 @@ fn function_urls_answer_with_their_own_shape() {
 
 #[test]
 fn alb_answers_carry_a_status_description() {
-    let v = answer(Shape::Alb { multi_value: true }, 404, &HeaderMap::new(), b"");
+    let v = answer(
+        Shape::Alb { multi_value: true },
+        404,
+        &HeaderMap::new(),
+        b"",
+    );
     assert_eq!(v["statusDescription"], "404 Not Found");
     assert!(v.get("body").is_none(), "an empty body is left out: {v}");
-    let v = answer(Shape::Alb { multi_value: false }, 599, &HeaderMap::new(), b"");
+    let v = answer(
+        Shape::Alb { multi_value: false },
+        599,
+        &HeaderMap::new(),
+        b"",
+    );
     assert_eq!(v["statusDescription"], "599");
 }

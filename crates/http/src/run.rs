@@ -22,7 +22,10 @@ use crate::request::into_request;
 use crate::response::{collect, encode};
 use crate::stream::{HTTP_INTEGRATION_CONTENT_TYPE, StreamingBody, prelude};
 
-async fn call<S, B>(service: &mut S, request: http::Request<Body>) -> Result<http::Response<B>, Error>
+async fn call<S, B>(
+    service: &mut S,
+    request: http::Request<Body>,
+) -> Result<http::Response<B>, Error>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
@@ -30,7 +33,10 @@ where
     poll_fn(|cx| service.poll_ready(cx))
         .await
         .map_err(|e| Error::Service(e.into()))?;
-    service.call(request).await.map_err(|e| Error::Service(e.into()))
+    service
+        .call(request)
+        .await
+        .map_err(|e| Error::Service(e.into()))
 }
 
 /// Answers one event with `service`, buffered: `payload` becomes a request, and the response
@@ -72,7 +78,10 @@ where
     let (request, shape) = into_request(payload, options, ctx)?;
     tracing::debug!(?shape, method = %request.method(), uri = %request.uri(), "HTTP request, streamed answer");
     let (parts, body) = call(service, request).await?.into_parts();
-    Ok(StreamingBody::new(prelude(parts.status, &parts.headers)?, body))
+    Ok(StreamingBody::new(
+        prelude(parts.status, &parts.headers)?,
+        body,
+    ))
 }
 
 /// The service, lent to one invocation at a time.
@@ -90,7 +99,10 @@ impl<S> Lease<S> {
             }),
             // Only if an earlier invocation's future were still alive: the runtime does not
             // do that, but a diagnostic is better than a panic.
-            None => Err(Diagnostic::new("Http.ServiceBusy", "the HTTP service is in use")),
+            None => Err(Diagnostic::new(
+                "Http.ServiceBusy",
+                "the HTTP service is in use",
+            )),
         }
     }
 
@@ -118,7 +130,11 @@ where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    let options = runtime.init(ready(HttpOptions::from_env().map_err(|e| e.to_diagnostic()))).await?;
+    let options = runtime
+        .init(ready(
+            HttpOptions::from_env().map_err(|e| e.to_diagnostic()),
+        ))
+        .await?;
     run_with(runtime, options, service).await
 }
 
@@ -153,14 +169,21 @@ where
 
 /// Runs `service` until shutdown, streaming every answer (for Function URLs whose invoke mode
 /// is `RESPONSE_STREAM`); options as in [`run`].
-pub async fn run_streaming<S, B>(mut runtime: Runtime, service: S) -> Result<Report, lambda_grace::Error>
+pub async fn run_streaming<S, B>(
+    mut runtime: Runtime,
+    service: S,
+) -> Result<Report, lambda_grace::Error>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>> + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let options = runtime.init(ready(HttpOptions::from_env().map_err(|e| e.to_diagnostic()))).await?;
+    let options = runtime
+        .init(ready(
+            HttpOptions::from_env().map_err(|e| e.to_diagnostic()),
+        ))
+        .await?;
     run_streaming_with(runtime, options, service).await
 }
 
@@ -187,7 +210,9 @@ where
             // The body is the service's own: it streams on after the service is given back.
             drop(lease);
             match answer {
-                Ok(body) => Ok(Response::streaming(body).with_content_type(HTTP_INTEGRATION_CONTENT_TYPE)),
+                Ok(body) => {
+                    Ok(Response::streaming(body).with_content_type(HTTP_INTEGRATION_CONTENT_TYPE))
+                }
                 Err(e) => Err(e.to_diagnostic()),
             }
         }
@@ -198,7 +223,10 @@ where
 /// any other: `Runtime::from_env()?.on_shutdown(…).run_http(router).await?`.
 pub trait RuntimeExt {
     /// See [`run`].
-    fn run_http<S, B>(self, service: S) -> impl Future<Output = Result<Report, lambda_grace::Error>>
+    fn run_http<S, B>(
+        self,
+        service: S,
+    ) -> impl Future<Output = Result<Report, lambda_grace::Error>>
     where
         S: Service<http::Request<Body>, Response = http::Response<B>> + 'static,
         S::Error: Into<BoxError>,
@@ -206,7 +234,10 @@ pub trait RuntimeExt {
         B::Error: Into<BoxError>;
 
     /// See [`run_streaming`].
-    fn run_http_streaming<S, B>(self, service: S) -> impl Future<Output = Result<Report, lambda_grace::Error>>
+    fn run_http_streaming<S, B>(
+        self,
+        service: S,
+    ) -> impl Future<Output = Result<Report, lambda_grace::Error>>
     where
         S: Service<http::Request<Body>, Response = http::Response<B>> + 'static,
         S::Error: Into<BoxError>,
@@ -225,7 +256,10 @@ impl RuntimeExt for Runtime {
         run(self, service)
     }
 
-    fn run_http_streaming<S, B>(self, service: S) -> impl Future<Output = Result<Report, lambda_grace::Error>>
+    fn run_http_streaming<S, B>(
+        self,
+        service: S,
+    ) -> impl Future<Output = Result<Report, lambda_grace::Error>>
     where
         S: Service<http::Request<Body>, Response = http::Response<B>> + 'static,
         S::Error: Into<BoxError>,

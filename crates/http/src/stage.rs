@@ -86,7 +86,11 @@ impl<'a> RestPath<'a> {
 
 /// The path an HTTP API (payload 2.0) event's service sees: `rawPath`, without `/{stage}`
 /// unless the stage is `$default`.
-pub(crate) fn http_api_path<'a>(raw_path: Option<&'a str>, stage: Option<&str>, mode: StagePath) -> &'a str {
+pub(crate) fn http_api_path<'a>(
+    raw_path: Option<&'a str>,
+    stage: Option<&str>,
+    mode: StagePath,
+) -> &'a str {
     let raw = non_empty(raw_path).unwrap_or("/");
     match (mode, non_empty(stage)) {
         (StagePath::Strip, Some(stage)) if stage != "$default" => {
@@ -102,7 +106,12 @@ mod tests {
 
     const DEFAULT_DOMAIN: &str = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com";
 
-    fn rest<'a>(path: &'a str, context_path: &'a str, stage: &'a str, domain: &'a str) -> RestPath<'a> {
+    fn rest<'a>(
+        path: &'a str,
+        context_path: &'a str,
+        stage: &'a str,
+        domain: &'a str,
+    ) -> RestPath<'a> {
         RestPath {
             path: Some(path),
             context_path: Some(context_path),
@@ -119,8 +128,14 @@ mod tests {
         assert_eq!(r.resolve(StagePath::Keep), "/prod/hello/world");
         assert_eq!(r.raw(), "/prod/hello/world");
         // The stage's root.
-        assert_eq!(rest("/", "/prod/", "prod", DEFAULT_DOMAIN).resolve(StagePath::Strip), "/");
-        assert_eq!(rest("/", "/prod", "prod", DEFAULT_DOMAIN).resolve(StagePath::Strip), "/");
+        assert_eq!(
+            rest("/", "/prod/", "prod", DEFAULT_DOMAIN).resolve(StagePath::Strip),
+            "/"
+        );
+        assert_eq!(
+            rest("/", "/prod", "prod", DEFAULT_DOMAIN).resolve(StagePath::Strip),
+            "/"
+        );
     }
 
     #[test]
@@ -142,7 +157,10 @@ mod tests {
         // The console's test invocations and hand-written events have no real domain.
         let r = rest("/a", "/prod/a", "prod", "testPrefix.testDomainName");
         assert_eq!(r.resolve(StagePath::Strip), "/a");
-        let r = RestPath { domain: None, ..rest("/prod/a", "/prod/a", "prod", "") };
+        let r = RestPath {
+            domain: None,
+            ..rest("/prod/a", "/prod/a", "prod", "")
+        };
         assert_eq!(r.resolve(StagePath::Strip), "/prod/a");
     }
 
@@ -161,21 +179,39 @@ mod tests {
     fn only_a_whole_segment_is_a_stage() {
         let r = rest("/ices", "/devices", "dev", DEFAULT_DOMAIN);
         assert_eq!(r.resolve(StagePath::Strip), "/devices");
-        assert_eq!(http_api_path(Some("/devices"), Some("dev"), StagePath::Strip), "/devices");
+        assert_eq!(
+            http_api_path(Some("/devices"), Some("dev"), StagePath::Strip),
+            "/devices"
+        );
     }
 
     #[test]
     fn http_api_strips_a_named_stage() {
-        assert_eq!(http_api_path(Some("/dev/items/42"), Some("dev"), StagePath::Strip), "/items/42");
-        assert_eq!(http_api_path(Some("/dev"), Some("dev"), StagePath::Strip), "/");
+        assert_eq!(
+            http_api_path(Some("/dev/items/42"), Some("dev"), StagePath::Strip),
+            "/items/42"
+        );
+        assert_eq!(
+            http_api_path(Some("/dev"), Some("dev"), StagePath::Strip),
+            "/"
+        );
         // Negative control.
-        assert_eq!(http_api_path(Some("/dev/items/42"), Some("dev"), StagePath::Keep), "/dev/items/42");
+        assert_eq!(
+            http_api_path(Some("/dev/items/42"), Some("dev"), StagePath::Keep),
+            "/dev/items/42"
+        );
     }
 
     #[test]
     fn http_api_default_stage_strips_nothing() {
-        assert_eq!(http_api_path(Some("/default/items"), Some("$default"), StagePath::Strip), "/default/items");
-        assert_eq!(http_api_path(Some("/items"), None, StagePath::Strip), "/items");
+        assert_eq!(
+            http_api_path(Some("/default/items"), Some("$default"), StagePath::Strip),
+            "/default/items"
+        );
+        assert_eq!(
+            http_api_path(Some("/items"), None, StagePath::Strip),
+            "/items"
+        );
         assert_eq!(http_api_path(None, Some("dev"), StagePath::Strip), "/");
     }
 }

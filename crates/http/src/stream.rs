@@ -21,7 +21,8 @@ use crate::response::single_valued;
 
 /// The `Content-Type` of a streamed HTTP answer, which tells the front end to read the
 /// prelude.
-pub const HTTP_INTEGRATION_CONTENT_TYPE: &str = "application/vnd.awslambda.http-integration-response";
+pub const HTTP_INTEGRATION_CONTENT_TYPE: &str =
+    "application/vnd.awslambda.http-integration-response";
 
 /// What separates the prelude from the body.
 pub const PRELUDE_SEPARATOR: [u8; 8] = [0; 8];
@@ -185,10 +186,17 @@ mod tests {
         let body = Chunks(VecDeque::from([Ok("part"), Err("disk gone")]));
         let mut s = StreamingBody::new(Bytes::new(), body);
         let _prelude = s.frame().await;
-        assert_eq!(s.frame().await.unwrap().unwrap().into_data().unwrap(), "part");
+        assert_eq!(
+            s.frame().await.unwrap().unwrap().into_data().unwrap(),
+            "part"
+        );
         let e = s.frame().await.unwrap().unwrap_err();
         assert_eq!(e.error_type, "Http.ResponseBodyError");
-        assert!(e.error_message.ends_with("disk gone"), "{}", e.error_message);
+        assert!(
+            e.error_message.ends_with("disk gone"),
+            "{}",
+            e.error_message
+        );
         assert!(s.frame().await.is_none());
     }
 }

@@ -147,15 +147,24 @@ mod tests {
     #[test]
     fn decoded_values_are_encoded_and_repeated_keys_kept_in_order() {
         let m = map(&[("tag", &["b", "a"]), ("q", &["hello world&more"])]);
-        assert_eq!(query_string(&m, QueryEncoding::Decoded), "q=hello%20world%26more&tag=b&tag=a");
+        assert_eq!(
+            query_string(&m, QueryEncoding::Decoded),
+            "q=hello%20world%26more&tag=b&tag=a"
+        );
     }
 
     #[test]
     fn as_sent_values_are_not_encoded_twice() {
         let m = map(&[("q", &["hello%20world"]), ("x", &["a b"])]);
-        assert_eq!(query_string(&m, QueryEncoding::AsSent), "q=hello%20world&x=a%20b");
+        assert_eq!(
+            query_string(&m, QueryEncoding::AsSent),
+            "q=hello%20world&x=a%20b"
+        );
         // Negative control: taken as decoded, the escape would be encoded again.
-        assert_eq!(query_string(&m, QueryEncoding::Decoded), "q=hello%2520world&x=a%20b");
+        assert_eq!(
+            query_string(&m, QueryEncoding::Decoded),
+            "q=hello%2520world&x=a%20b"
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route("/hello/{name}", get(hello))
         .route("/echo", get(echo).post(echo))
         .route("/cookies", get(cookies))
-        .route("/binary", get(|| async { ([(CONTENT_TYPE, "image/png")], PNG) }))
+        .route(
+            "/binary",
+            get(|| async { ([(CONTENT_TYPE, "image/png")], PNG) }),
+        )
         .route("/stream", get(|| async { stream::chunks(5) }))
         .route("/error", get(error))
         .route("/db", get(db))
@@ -90,7 +93,10 @@ async fn echo(
     let mut all_headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        all_headers.entry(name.as_str().to_owned()).or_default().push(value);
+        all_headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(value);
     }
     let body = if body.is_empty() {
         Value::Null
@@ -112,31 +118,63 @@ async fn echo(
 
 async fn cookies() -> Response {
     let mut headers = HeaderMap::new();
-    headers.append(SET_COOKIE, HeaderValue::from_static("flavour=oatmeal; Path=/; HttpOnly"));
-    headers.append(SET_COOKIE, HeaderValue::from_static("colour=blue; Path=/; Max-Age=3600"));
+    headers.append(
+        SET_COOKIE,
+        HeaderValue::from_static("flavour=oatmeal; Path=/; HttpOnly"),
+    );
+    headers.append(
+        SET_COOKIE,
+        HeaderValue::from_static("colour=blue; Path=/; Max-Age=3600"),
+    );
     (headers, Json(json!({ "set": ["flavour", "colour"] }))).into_response()
 }
 
 async fn error() -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "this route always fails" }))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": "this route always fails" })),
+    )
+        .into_response()
 }
 
 async fn db(State(state): State<AppState>) -> Response {
     let Some(pool) = state.db else {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "DATABASE_URL is not set" }))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "DATABASE_URL is not set" })),
+        )
+            .into_response();
     };
     let Some((connection, client)) = pool.get() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "the pool is closed" }))).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "the pool is closed" })),
+        )
+            .into_response();
     };
-    match client.query_one("select now()::text, pg_backend_pid()", &[]).await {
+    match client
+        .query_one("select now()::text, pg_backend_pid()", &[])
+        .await
+    {
         Ok(row) => {
             let now: Result<String, _> = row.try_get(0);
             let pid: Result<i32, _> = row.try_get(1);
             match (now, pid) {
-                (Ok(now), Ok(pid)) => Json(json!({ "now": now, "backend_pid": pid, "connection": connection })).into_response(),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "unexpected row" }))).into_response(),
+                (Ok(now), Ok(pid)) => {
+                    Json(json!({ "now": now, "backend_pid": pid, "connection": connection }))
+                        .into_response()
+                }
+                _ => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "error": "unexpected row" })),
+                )
+                    .into_response(),
             }
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }

@@ -18,7 +18,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let db = match env("DATABASE_URL") {
         Some(url) => {
             let size = env("POSTGRES_POOL_SIZE").map_or(Ok(2), |n| usize::from_str(&n))?;
-            Some(Arc::new(Pool::open(&url, size).await.map_err(|e| e.to_string())?))
+            Some(Arc::new(
+                Pool::open(&url, size).await.map_err(|e| e.to_string())?,
+            ))
         }
         None => None,
     };

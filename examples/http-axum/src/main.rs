@@ -26,7 +26,10 @@ async fn open_pool() -> Result<Option<Arc<Pool>>, Diagnostic> {
     };
     let size = match env("POSTGRES_POOL_SIZE") {
         Some(n) => n.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-            Diagnostic::new("Postgres.ConfigInvalid", format!("POSTGRES_POOL_SIZE={n:?} is not a positive number"))
+            Diagnostic::new(
+                "Postgres.ConfigInvalid",
+                format!("POSTGRES_POOL_SIZE={n:?} is not a positive number"),
+            )
         })?,
         None => 2,
     };
@@ -39,9 +42,13 @@ async fn open_pool() -> Result<Option<Arc<Pool>>, Diagnostic> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_grace::Error> {
     lambda_grace::logging::init();
-    let mut runtime = Runtime::from_env()?.register_extension(env("LAMBDA_GRACE_NO_EXTENSION").is_none());
+    let mut runtime =
+        Runtime::from_env()?.register_extension(env("LAMBDA_GRACE_NO_EXTENSION").is_none());
     let db = runtime.init(open_pool()).await?;
-    tracing::info!(connections = db.as_ref().map_or(0, |p| p.len()), "app ready");
+    tracing::info!(
+        connections = db.as_ref().map_or(0, |p| p.len()),
+        "app ready"
+    );
 
     if env("HTTP_AXUM_NO_HOOK").is_none() {
         let db = db.clone();
@@ -50,7 +57,9 @@ async fn main() -> Result<(), lambda_grace::Error> {
                 Some(pool) => pool.close().await,
                 None => 0,
             };
-            println!("[http-axum] SIGTERM received → cleanup: {closed} database connections closed");
+            println!(
+                "[http-axum] SIGTERM received → cleanup: {closed} database connections closed"
+            );
             Ok(())
         });
     }
@@ -64,7 +73,11 @@ async fn main() -> Result<(), lambda_grace::Error> {
     let open = db.as_ref().map_or(0, |p| p.len());
     println!(
         "[http-axum] done: cleanup {}, {open} database connections still open",
-        if report.is_clean() { "complete" } else { "incomplete" }
+        if report.is_clean() {
+            "complete"
+        } else {
+            "incomplete"
+        }
     );
     Ok(())
 }

@@ -77,7 +77,10 @@ impl Pool {
 
     /// The next connection's client and its index; `None` once closed.
     pub fn get(&self) -> Option<(usize, Arc<Client>)> {
-        let connections = self.connections.lock().unwrap_or_else(PoisonError::into_inner);
+        let connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if connections.is_empty() {
             return None;
         }
@@ -87,7 +90,10 @@ impl Pool {
 
     /// How many connections are open.
     pub fn len(&self) -> usize {
-        self.connections.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the pool is closed (or was opened empty).
@@ -98,8 +104,14 @@ impl Pool {
     /// Drops every client, so each connection says goodbye and closes its socket, then waits
     /// for the connection tasks; returns how many ended cleanly. The runtime bounds the wait.
     pub async fn close(&self) -> usize {
-        let connections = std::mem::take(&mut *self.connections.lock().unwrap_or_else(PoisonError::into_inner));
-        let (clients, tasks): (Vec<_>, Vec<_>) = connections.into_iter().map(|c| (c.client, c.task)).unzip();
+        let connections = std::mem::take(
+            &mut *self
+                .connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let (clients, tasks): (Vec<_>, Vec<_>) =
+            connections.into_iter().map(|c| (c.client, c.task)).unzip();
         drop(clients);
         let mut closed = 0;
         for task in tasks {

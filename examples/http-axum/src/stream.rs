@@ -26,7 +26,9 @@ impl http_body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
     }
 }
 
@@ -38,10 +40,18 @@ pub(crate) fn chunks(count: u32) -> Response {
             if n > 1 {
                 tokio::time::sleep(PAUSE).await;
             }
-            if tx.send(Bytes::from(format!("chunk {n} of {count}\n"))).await.is_err() {
+            if tx
+                .send(Bytes::from(format!("chunk {n} of {count}\n")))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
     });
-    ([(CONTENT_TYPE, "text/plain; charset=utf-8")], Body::new(ChannelBody(rx))).into_response()
+    (
+        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+        Body::new(ChannelBody(rx)),
+    )
+        .into_response()
 }

@@ -20,7 +20,11 @@ fn lambda_http() -> Function {
 /// An HTTP API (payload 2.0) event on stage `stage`, as API Gateway sends it: `rawPath`
 /// carries `/{stage}` unless the stage is `$default`.
 fn v2(method: &str, stage: &str, path: &str, query: &str) -> Value {
-    let raw_path = if stage == "$default" { path.to_owned() } else { format!("/{stage}{path}") };
+    let raw_path = if stage == "$default" {
+        path.to_owned()
+    } else {
+        format!("/{stage}{path}")
+    };
     json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -121,12 +125,19 @@ async fn http_api_and_rest_events_are_answered_and_the_hook_runs_at_spin_down() 
     let h = Harness::start(http_axum()).await.unwrap();
 
     // HTTP API, stage `dev`: the router sees `/echo`, not `/dev/echo`.
-    let a = answer(&h, &v2("GET", "dev", "/echo", "tag=a&tag=b&q=hello%20world")).await;
+    let a = answer(
+        &h,
+        &v2("GET", "dev", "/echo", "tag=a&tag=b&q=hello%20world"),
+    )
+    .await;
     assert_eq!(a["statusCode"], 200, "{a}");
     assert_eq!(a["headers"]["content-type"], "application/json");
     let echo = body_json(&a);
     assert_eq!(echo["path"], "/echo");
-    assert_eq!(echo["query"], json!({"q": ["hello world"], "tag": ["a", "b"]}));
+    assert_eq!(
+        echo["query"],
+        json!({"q": ["hello world"], "tag": ["a", "b"]})
+    );
     assert_eq!(echo["cookies"], json!({"session": "abc", "theme": "dark"}));
     assert_eq!(echo["headers"]["x-multi"], json!(["one,two"]));
 
@@ -134,7 +145,10 @@ async fn http_api_and_rest_events_are_answered_and_the_hook_runs_at_spin_down() 
     // repeated headers and query keys arrives; the answer has multiValueHeaders.
     let a = answer(&h, &v1("/echo")).await;
     assert_eq!(a["statusCode"], 200, "{a}");
-    assert_eq!(a["multiValueHeaders"]["content-type"], json!(["application/json"]));
+    assert_eq!(
+        a["multiValueHeaders"]["content-type"],
+        json!(["application/json"])
+    );
     let echo = body_json(&a);
     assert_eq!(echo["path"], "/echo");
     assert_eq!(echo["query"]["tag"], json!(["a", "b"]));
@@ -151,11 +165,20 @@ async fn http_api_and_rest_events_are_answered_and_the_hook_runs_at_spin_down() 
     let a = answer(&h, &v2("GET", "$default", "/binary", "")).await;
     assert_eq!(a["isBase64Encoded"], true);
     assert_eq!(a["headers"]["content-type"], "image/png");
-    assert!(a["body"].as_str().unwrap().starts_with("iVBORw0KGgo"), "{a}");
+    assert!(
+        a["body"].as_str().unwrap().starts_with("iVBORw0KGgo"),
+        "{a}"
+    );
 
     // Errors and a missing database are statuses, not failed invocations.
-    assert_eq!(answer(&h, &v2("GET", "$default", "/error", "")).await["statusCode"], 500);
-    assert_eq!(answer(&h, &v2("GET", "$default", "/db", "")).await["statusCode"], 503);
+    assert_eq!(
+        answer(&h, &v2("GET", "$default", "/error", "")).await["statusCode"],
+        500
+    );
+    assert_eq!(
+        answer(&h, &v2("GET", "$default", "/db", "")).await["statusCode"],
+        503
+    );
 
     // Not an HTTP event: the invocation fails, with lambda-grace-http's error type.
     let bad = h.invoke(json!({"hello": "world"})).await.unwrap();
@@ -169,7 +192,13 @@ async fn http_api_and_rest_events_are_answered_and_the_hook_runs_at_spin_down() 
         h.output()
     );
     let out = h.output();
-    assert!(has(&out, "[http-axum] SIGTERM received → cleanup: 0 database connections closed"), "{out:#?}");
+    assert!(
+        has(
+            &out,
+            "[http-axum] SIGTERM received → cleanup: 0 database connections closed"
+        ),
+        "{out:#?}"
+    );
     assert!(has(&out, "[http-axum] done: cleanup complete"), "{out:#?}");
     h.close().await;
 }
@@ -177,10 +206,16 @@ async fn http_api_and_rest_events_are_answered_and_the_hook_runs_at_spin_down() 
 #[tokio::test]
 async fn without_the_hook_nothing_is_cleaned_up() {
     // Negative control of the hook assertion above.
-    let h = Harness::start(http_axum().env("HTTP_AXUM_NO_HOOK", "1")).await.unwrap();
+    let h = Harness::start(http_axum().env("HTTP_AXUM_NO_HOOK", "1"))
+        .await
+        .unwrap();
     assert_eq!(answer(&h, &v1("/hello/Ada")).await["body"], "Hello, Ada!");
     assert_eq!(h.spin_down().await.unwrap(), 1);
-    assert!(until(|| has(&h.output(), "[http-axum] done")).await, "{:#?}", h.output());
+    assert!(
+        until(|| has(&h.output(), "[http-axum] done")).await,
+        "{:#?}",
+        h.output()
+    );
     assert!(!has(&h.output(), "cleanup: "), "{:#?}", h.output());
     h.close().await;
 }
@@ -188,21 +223,38 @@ async fn without_the_hook_nothing_is_cleaned_up() {
 #[tokio::test]
 async fn keeping_the_stage_is_a_switch() {
     // Negative control of the stage stripping: kept, the router sees `/dev/echo`: a 404.
-    let h = Harness::start(http_axum().env("LAMBDA_GRACE_HTTP_STAGE_PATH", "keep")).await.unwrap();
-    assert_eq!(answer(&h, &v2("GET", "dev", "/echo", "")).await["statusCode"], 404);
-    assert_eq!(answer(&h, &v2("GET", "$default", "/echo", "")).await["statusCode"], 200);
+    let h = Harness::start(http_axum().env("LAMBDA_GRACE_HTTP_STAGE_PATH", "keep"))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer(&h, &v2("GET", "dev", "/echo", "")).await["statusCode"],
+        404
+    );
+    assert_eq!(
+        answer(&h, &v2("GET", "$default", "/echo", "")).await["statusCode"],
+        200
+    );
     h.close().await;
 }
 
 #[tokio::test]
 async fn a_function_url_in_response_stream_mode_gets_the_prelude_then_the_chunks() {
-    let h = Harness::start(http_axum().env("HTTP_AXUM_STREAMING", "1")).await.unwrap();
+    let h = Harness::start(http_axum().env("HTTP_AXUM_STREAMING", "1"))
+        .await
+        .unwrap();
     let out = h.invoke(function_url("/stream")).await.unwrap();
     assert!(out.is_ok() && out.streamed, "{out:?}");
-    let at = out.body.windows(8).position(|w| w == [0; 8]).expect("8 NUL bytes");
+    let at = out
+        .body
+        .windows(8)
+        .position(|w| w == [0; 8])
+        .expect("8 NUL bytes");
     let prelude: Value = serde_json::from_slice(&out.body[..at]).unwrap();
     assert_eq!(prelude["statusCode"], 200);
-    assert_eq!(prelude["headers"]["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(
+        prelude["headers"]["content-type"],
+        "text/plain; charset=utf-8"
+    );
     let body = std::str::from_utf8(&out.body[at + 8..]).unwrap();
     assert_eq!(body.lines().count(), 5, "{body}");
     assert!(body.starts_with("chunk 1 of 5\n"), "{body}");
