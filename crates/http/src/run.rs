@@ -269,3 +269,34 @@ impl RuntimeExt for Runtime {
         run_streaming(self, service)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_is_lent_to_one_invocation_and_given_back() {
+        let home = Rc::new(RefCell::new(Some(7_u8)));
+        let mut lease = Lease::take(&home).unwrap();
+        assert_eq!(*lease.get().unwrap(), 7);
+        // While lent, a second invocation is refused, not panicked on.
+        let Err(busy) = Lease::take(&home) else {
+            panic!("lent twice")
+        };
+        assert_eq!(busy.error_type, "Http.ServiceBusy");
+        drop(lease);
+        assert_eq!(*home.borrow(), Some(7), "given back when the future ends");
+    }
+
+    #[test]
+    fn a_panic_while_lent_still_gives_the_service_back() {
+        let home = Rc::new(RefCell::new(Some(String::from("svc"))));
+        let lent = Rc::clone(&home);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _lease = Lease::take(&lent).unwrap();
+            panic!("in the service");
+        }));
+        assert!(caught.is_err());
+        assert_eq!(home.borrow().as_deref(), Some("svc"));
+    }
+}
