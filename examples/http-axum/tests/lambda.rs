@@ -290,3 +290,56 @@ async fn lambda_http_answers_the_same_where_the_two_agree() {
     ours.close().await;
     theirs.close().await;
 }
+
+#[tokio::test]
+async fn with_a_database_the_hook_closes_the_pool() {
+    // Needs a PostgreSQL server: `HTTP_AXUM_TEST_DATABASE_URL=postgres://…` (skipped without).
+    let Ok(url) = std::env::var("HTTP_AXUM_TEST_DATABASE_URL") else {
+        eprintln!("skipped: HTTP_AXUM_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let h = Harness::start(http_axum().env("DATABASE_URL", url.clone()))
+        .await
+        .unwrap();
+    let a = answer(&h, &v2("GET", "$default", "/db", "")).await;
+    assert_eq!(a["statusCode"], 200, "{a}");
+    assert!(body_json(&a)["backend_pid"].as_i64().is_some(), "{a}");
+    assert_eq!(h.spin_down().await.unwrap(), 1);
+    assert!(
+        until(|| has(&h.output(), "[http-axum] done")).await,
+        "{:#?}",
+        h.output()
+    );
+    let out = h.output();
+    assert!(
+        has(&out, "cleanup: 2 database connections closed"),
+        "{out:#?}"
+    );
+    assert!(has(&out, "0 database connections still open"), "{out:#?}");
+    h.close().await;
+
+    // Negative control: without the hook, the connections are still open when `run` returns.
+    let h = Harness::start(
+        http_axum()
+            .env("DATABASE_URL", url)
+            .env("HTTP_AXUM_NO_HOOK", "1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        answer(&h, &v2("GET", "$default", "/db", "")).await["statusCode"],
+        200
+    );
+    assert_eq!(h.spin_down().await.unwrap(), 1);
+    assert!(
+        until(|| has(&h.output(), "[http-axum] done")).await,
+        "{:#?}",
+        h.output()
+    );
+    assert!(
+        has(&h.output(), "2 database connections still open"),
+        "{:#?}",
+        h.output()
+    );
+    h.close().await;
+}
