@@ -22,6 +22,7 @@ pub(crate) const INDEX: &str = r#"<!doctype html>
   .post { background: #9a5b13; }
   a { color: #2456c9; text-decoration: none; }
   code { background: #eef0f4; border-radius: 4px; padding: 1px 5px; }
+  header code { background: #2c3446; color: #fff; }
 </style>
 </head>
 <body>
