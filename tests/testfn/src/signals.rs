@@ -64,11 +64,7 @@ fn release_held() {
                 say!("tcp: goodbye sent, closing");
             }
         }
-        "close" => {
-            if held.take().is_some() {
-                say!("tcp: closed without a goodbye");
-            }
-        }
+        "close" if held.take().is_some() => say!("tcp: closed without a goodbye"),
         "shutdown" => {
             if let Some(s) = held.as_mut() {
                 let _ = s.write_all(b"bye\n");
