@@ -21,6 +21,7 @@ use crate::function::{FunctionArgs, parse_duration};
   grace check target/lambda/my-fn
   grace check --name py --dir app --execution-env AWS_Lambda_python3.12 --handler app.handler \\
       --layer ./enabler-layer -- python -m awslambdaric app.handler
+  grace check --runtime nodejs20.x --handler app.handler --layer ./enabler-layer ./fn
   grace check ./bootstrap --reset --json --timeline lifecycle.svg --trace lifecycle.json
 
 Exit code: 0 when every check passes (or is skipped); 1 when one fails or warns (a warning is a
