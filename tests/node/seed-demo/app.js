@@ -28,10 +28,10 @@ process.on('SIGTERM', async () => {
   process.exit(0);
 });
 
-/** A connection-like object: `end()` resolves after 100 ms, as a real close takes a round trip. */
+/** A connection-like object: `end()` resolves after 20 ms, as a real close takes a round trip. */
 async function connect() {
   return {
     queries: 0,
-    end: () => new Promise((resolve) => setTimeout(resolve, 100)),
+    end: () => new Promise((resolve) => setTimeout(resolve, 20)),
   };
 }

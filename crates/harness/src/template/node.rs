@@ -43,6 +43,8 @@ pub(crate) fn major(runtime: &str) -> Option<&str> {
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     pub(crate) program: OsString,
+    /// Where the program is (`process.execPath`), for messages.
+    pub(crate) exec_path: PathBuf,
     /// `20.20.2`: the program's version.
     pub(crate) version: String,
     /// The `aws-lambda-ric` package folder.
@@ -145,7 +147,7 @@ fn check(program: &OsString, source: &str, ric: &Path, ric_source: &str) -> Resu
     let probe = "const d = process.argv[1]; const p = require(d + '/package.json'); \
                  if (p.name !== 'aws-lambda-ric') throw new Error(d + ' holds ' + p.name); \
                  require(d + '/dist/rapid-client.node'); \
-                 console.log(process.versions.node + ' ' + p.version)";
+                 console.log(process.versions.node + ' ' + p.version + ' ' + process.execPath)";
     let out = Command::new(program)
         .args(["-e", probe])
         .arg(ric)
@@ -182,8 +184,14 @@ fn check(program: &OsString, source: &str, ric: &Path, ric_source: &str) -> Resu
     let mut words = text.split_whitespace();
     let version = words.next().unwrap_or_default().to_owned();
     let ric_version = words.next().unwrap_or_default().to_owned();
+    let exec_path = words.collect::<Vec<_>>().join(" ");
     Ok(Node {
         program: program.clone(),
+        exec_path: if exec_path.is_empty() {
+            PathBuf::from(program)
+        } else {
+            PathBuf::from(exec_path)
+        },
         version,
         ric: ric.to_path_buf(),
         ric_version,
@@ -258,7 +266,7 @@ pub(crate) fn version_warning(name: &str, declared: &str, node: &Node) -> Option
              aws-lambda-ric {}), not Node.js {declared} as on Lambda: what differs between the \
              two versions is not reproduced",
             node.version,
-            PathBuf::from(&node.program).display(),
+            node.exec_path.display(),
             node.ric_version
         )
     })
@@ -297,7 +305,8 @@ mod tests {
     #[test]
     fn a_different_major_version_is_named_and_the_same_one_is_not() {
         let node = Node {
-            program: "/usr/bin/node".into(),
+            program: "node".into(),
+            exec_path: "/usr/bin/node".into(),
             version: "20.20.2".into(),
             ric: PathBuf::from("/ric"),
             ric_version: "3.3.0".into(),
