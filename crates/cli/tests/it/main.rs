@@ -14,6 +14,7 @@ mod examples;
 mod extension_client;
 mod extensions;
 mod faults;
+mod node;
 mod oracle;
 mod peers;
 mod placement;
