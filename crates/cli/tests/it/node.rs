@@ -93,9 +93,8 @@ fn status<'a>(result: &'a serde_json::Value, id: &str) -> &'a str {
 fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_without() {
     let layer = enabler_layer();
     let (ok, r, stderr) = check_seed(&layer, "Graceful", &[]);
-    assert!(ok, "{r:#}\n{stderr}");
-    for id in ["invokes", "sigterm", "exit", "tcp", "output"] {
-        assert_eq!(status(&r, id), "pass", "{id}: {r:#}");
+    for id in ["invokes", "sigterm", "tcp", "files", "children", "output"] {
+        assert_eq!(status(&r, id), "pass", "{id}: {r:#}\n{stderr}");
     }
     assert!(
         verdict(&r, "exit")["detail"]
@@ -104,6 +103,11 @@ fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_w
             .starts_with("exited (exit status 0)"),
         "{r:#}"
     );
+    // It exits in about 50 ms of its 300; on a loaded machine (these share two cores with other
+    // builds) the exit can come past 80 % of the budget, which the check calls a risk: a
+    // warning, never a failure, and then the whole check is not a pass.
+    assert_ne!(status(&r, "exit"), "fail", "{r:#}");
+    assert_eq!(ok, status(&r, "exit") == "pass", "{r:#}");
     // The handler's three lines ("SIGTERM received", "cleaning up", "exiting"), at shutdown.
     let output = verdict(&r, "output")["detail"].as_str().unwrap();
     assert!(output.contains("3 lines at shutdown"), "{output}");
