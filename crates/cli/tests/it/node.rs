@@ -60,20 +60,24 @@ fn check(args: &[&str]) -> (bool, serde_json::Value, String) {
     (out.status.success(), json, stderr)
 }
 
-/// The seed demo's function `only`, checked with LayerDir = `layer`.
-fn check_seed(layer: &Path, only: &str, extra: &[&str]) -> (bool, serde_json::Value, String) {
+/// The seed demo's function `only`, checked with LayerDir = `layer`, without Lambda's resource
+/// model: what these tests claim is about the extension, SIGTERM and the exit, not CPU time
+/// (resources.rs tests the model). Under it, a 1,024 MB function gets 58 % of one core, and with
+/// the other tests' functions pinned beside it on these two shared cores, the exit can starve
+/// past the 300 ms (seen in 1 run of 15 of this module; 17 of 36 with three checks at once;
+/// 0 of 36 without the model).
+fn check_seed(layer: &Path, only: &str) -> (bool, serde_json::Value, String) {
     let template = fixture("seed-demo/template.yaml");
     let layer = format!("LayerDir={}", layer.display());
-    let mut args = vec![
+    check(&[
         "--template",
         &template,
         "--parameter",
         &layer,
         "--only",
         only,
-    ];
-    args.extend_from_slice(extra);
-    check(&args)
+        "--no-resource-model",
+    ])
 }
 
 fn verdict<'a>(result: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -92,7 +96,7 @@ fn status<'a>(result: &'a serde_json::Value, id: &str) -> &'a str {
 #[test]
 fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_without() {
     let layer = enabler_layer();
-    let (ok, r, stderr) = check_seed(&layer, "Graceful", &[]);
+    let (ok, r, stderr) = check_seed(&layer, "Graceful");
     for id in ["invokes", "sigterm", "tcp", "files", "children", "output"] {
         assert_eq!(status(&r, id), "pass", "{id}: {r:#}\n{stderr}");
     }
@@ -114,7 +118,7 @@ fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_w
     assert_eq!(r["notes"], serde_json::Value::Null, "{r:#}");
 
     // Negative control: the same function without the layer gets no SIGTERM.
-    let (ok, r, _) = check_seed(&layer, "Abrupt", &[]);
+    let (ok, r, _) = check_seed(&layer, "Abrupt");
     assert!(!ok, "{r:#}");
     assert_eq!(status(&r, "sigterm"), "fail", "{r:#}");
     let advice = verdict(&r, "sigterm")["advice"].as_str().unwrap();
@@ -128,8 +132,7 @@ fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_w
 
 #[test]
 fn the_seeds_node_function_as_published_cleans_up_but_process_exit_blocks_until_sigkill() {
-    // Without the resource model: the wait is not for CPU (and the check then reruns nothing).
-    let (ok, r, _) = check_seed(&enabler_layer(), "Published", &["--no-resource-model"]);
+    let (ok, r, _) = check_seed(&enabler_layer(), "Published");
     assert!(!ok, "{r:#}");
     assert_eq!(status(&r, "sigterm"), "pass", "{r:#}");
     // Its cleanup ran: "SIGTERM received", "cleaning up", "exiting"…
