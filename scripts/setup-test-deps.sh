@@ -7,14 +7,22 @@
 #   .deps/cargo-lambda-venv/     Python venv holding the cargo-lambda wheel
 #   .deps/peers/aws-lambda-rie   AWS Runtime Interface Emulator (from the aws-sam-cli wheel)
 #   .deps/peers/cargo-lambda     symlink to the cargo-lambda binary
-#   apt: wrk, postgresql, procps (only when missing)
+#   .deps/node/                  npm prefix: aws-lambda-ric (AWS's Node.js runtime interface
+#                                client, for nodejs20.x/nodejs22.x functions), built with node-gyp
+#   apt: wrk, postgresql, procps, chromium, nginx, and the build tools of aws-lambda-ric's
+#        native addon: cmake, autoconf, automake, libtool (only when missing)
 #
-# Environment: PYTHON (default python3) picks the interpreter for both venvs.
+# Environment: PYTHON (default python3) picks the interpreter for both venvs. Node.js and npm
+# are the machine's (/usr/bin/node); they are checked, not installed.
 set -euo pipefail
 
 SAM_CLI_VERSION=1.170.0
 CARGO_LAMBDA_VERSION=1.9.2
-APT_PACKAGES=(wrk postgresql procps chromium nginx)
+# 3.3.0: the last release for Node.js 20 (4.x declares engines node >= 22).
+NODE_RIC_VERSION=3.3.0
+# aws-lambda-ric's preinstall builds curl (autotools) and aws-lambda-cpp (cmake) from sources it
+# ships; g++, make and python3 (node-gyp) are already on the machine.
+APT_PACKAGES=(wrk postgresql procps chromium nginx cmake autoconf automake libtool)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEPS="$ROOT/.deps"
@@ -116,7 +124,36 @@ else
   fi
 fi
 
-# --- 5. versions ------------------------------------------------------------
+# --- 5. Node.js runtime interface client ------------------------------------
+# Installed from the npm registry into its own prefix; its install scripts compile a native addon
+# (rapid-client.node), which is tied to the Node.js that built it: the stamp records both.
+NODE_PREFIX="$DEPS/node"
+NODE_RIC="$NODE_PREFIX/node_modules/aws-lambda-ric"
+NODE_STAMP="$NODE_PREFIX/.aws-lambda-ric.stamp"
+command -v node >/dev/null 2>&1 || die "node not found: Node.js functions need the machine's Node.js (20.x) and npm"
+command -v npm >/dev/null 2>&1 || die "npm not found: it installs aws-lambda-ric from the npm registry"
+node_want="$NODE_RIC_VERSION $(node --version)"
+if [[ -f "$NODE_RIC/dist/rapid-client.node" && -f "$NODE_STAMP" && "$(cat "$NODE_STAMP")" == "$node_want" ]]; then
+  say "node: ok (aws-lambda-ric $NODE_RIC_VERSION for node $(node --version) in .deps/node)"
+else
+  say "node: installing aws-lambda-ric@$NODE_RIC_VERSION into .deps/node (builds curl, aws-lambda-cpp and the addon: a few minutes)"
+  mkdir -p "$NODE_PREFIX"
+  rm -f "$NODE_STAMP"
+  log="$DEPS/node-install.log"
+  if ! npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --no-save --loglevel=error \
+    "aws-lambda-ric@$NODE_RIC_VERSION" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    die "npm install aws-lambda-ric@$NODE_RIC_VERSION failed (full log: $log). The tests of Node.js functions need it: check that the npm registry ($(npm config get registry)) is reachable and that cmake, autoconf, automake, libtool, g++ and make are installed"
+  fi
+  [[ -f "$NODE_RIC/dist/rapid-client.node" ]] || die "aws-lambda-ric installed without its native addon (dist/rapid-client.node); log: $log"
+  # The addon reads AWS_LAMBDA_RUNTIME_API when it loads (and aborts without it); nothing is
+  # called, so the address is never used.
+  AWS_LAMBDA_RUNTIME_API=127.0.0.1:9 node -e 'require(process.argv[1])' "$NODE_RIC/dist/rapid-client.node" ||
+    die "aws-lambda-ric's native addon does not load in node $(node --version)"
+  printf '%s\n' "$node_want" >"$NODE_STAMP"
+fi
+
+# --- 6. versions ------------------------------------------------------------
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
 [[ -n "$pg_bin" && -x "$pg_bin/postgres" ]] || die "postgresql server binaries not found under /usr/lib/postgresql/*/bin"
 # The RIE has no version flag: any argument (even --version or -h) starts the emulator
@@ -127,3 +164,5 @@ say "versions: python $("$VENV/bin/python" -c 'import sys; print(sys.version.spl
 say "versions: rie from aws-sam-cli $SAM_CLI_VERSION ($rie_arch, sha256 $rie_sha), $("$CL" lambda --version | awk '{print $1, $2}')," \
   "wrk $(dpkg-query -W -f='${Version}' wrk), postgres $("$pg_bin/postgres" --version | awk '{print $3}') ($pg_bin)," \
   "procps $(dpkg-query -W -f='${Version}' procps)"
+say "versions: node $(node --version), npm $(npm --version)," \
+  "aws-lambda-ric $(node -p 'require(process.argv[1]).version' "$NODE_RIC/package.json") (.deps/node)"

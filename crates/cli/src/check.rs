@@ -21,6 +21,7 @@ use crate::function::{FunctionArgs, parse_duration};
   grace check target/lambda/my-fn
   grace check --name py --dir app --execution-env AWS_Lambda_python3.12 --handler app.handler \\
       --layer ./enabler-layer -- python -m awslambdaric app.handler
+  grace check --runtime nodejs20.x --handler app.handler --layer ./enabler-layer ./fn
   grace check ./bootstrap --reset --json --timeline lifecycle.svg --trace lifecycle.json
 
 Exit code: 0 when every check passes (or is skipped); 1 when one fails or warns (a warning is a
@@ -55,7 +56,12 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut configs = args.function.configs_warned()?;
+    let mut warnings = Vec::new();
+    let configs = args.function.configs(&mut warnings);
+    for w in &warnings {
+        eprintln!("grace: warning: {w}");
+    }
+    let mut configs = configs?;
     if let Some(only) = &args.only {
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         configs.retain(|c| &c.name == only);
@@ -75,6 +81,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let cfg = configs.remove(0);
+    // What the configuration warned about this function is part of its report (e.g. a nodejs22.x
+    // function that runs under a local Node.js 20).
+    let prefix = format!("{}: ", cfg.name);
+    let notes: Vec<&str> = warnings
+        .iter()
+        .filter_map(|w| w.message.strip_prefix(&prefix))
+        .collect();
     let payload = match args.payload.strip_prefix('@') {
         Some(file) => std::fs::read(file).with_context(|| format!("cannot read {file}"))?,
         None => args.payload.clone().into_bytes(),
@@ -102,9 +115,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        if !notes.is_empty() {
+            json["notes"] = notes.clone().into();
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("\n{report}");
+        for note in &notes {
+            println!("note: {note}");
+        }
         if let Some(path) = &args.timeline {
             println!("timeline: {}", path.display());
         }

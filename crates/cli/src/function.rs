@@ -15,8 +15,13 @@ use grace_harness::{Settings, Warning};
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct FunctionArgs {
     /// A directory holding `bootstrap` (a `cargo lambda build` output directory counts), or an
-    /// executable.
+    /// executable; with --runtime, the function's code directory.
     pub(crate) path: Option<PathBuf>,
+    /// PATH is the code of a function of this managed runtime, started as Lambda starts it:
+    /// nodejs20.x or nodejs22.x (AWS's aws-lambda-ric under the local Node.js), python3.X
+    /// (awslambdaric); needs --handler.
+    #[arg(long, value_name = "RUNTIME", requires = "path")]
+    pub(crate) runtime: Option<String>,
     /// The function's name (default: the directory's or executable's name).
     #[arg(long)]
     pub(crate) name: Option<String>,
@@ -45,7 +50,7 @@ pub(crate) struct FunctionArgs {
     /// Init phase limit.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub(crate) init_timeout: Duration,
-    /// `_HANDLER` (e.g. `app.handler` for Python).
+    /// `_HANDLER` (e.g. `app.handler` for Python and Node.js).
     #[arg(long)]
     pub(crate) handler: Option<String>,
     /// Runtime's SIGTERM grace with only internal extensions (Lambda: 500ms).
@@ -72,6 +77,14 @@ pub(crate) struct FunctionArgs {
     /// $GRACE_PYTHON, then python3 on PATH).
     #[arg(long, value_name = "PATH")]
     pub(crate) python: Option<PathBuf>,
+    /// The Node.js for nodejs functions (default: $GRACE_NODE, then node on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) node: Option<PathBuf>,
+    /// AWS's Node.js runtime interface client for nodejs functions: the aws-lambda-ric package
+    /// folder, or an npm prefix where `npm install aws-lambda-ric` ran (default:
+    /// $GRACE_NODE_RIC, then the global npm folder).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) node_ric: Option<PathBuf>,
     /// Run without Lambda's resource model. With it (the default) each environment gets its own
     /// cgroup: one CPU's worth of CPU time per 1,769 MB (a 128 MB function gets 7 % of a CPU, as
     /// on Lambda), a memory limit of --memory (exceeding it is `Runtime.OutOfMemory`), Lambda's
@@ -107,10 +120,16 @@ impl FunctionArgs {
         warnings: &mut Vec<Warning>,
     ) -> anyhow::Result<Vec<FunctionConfig>> {
         let settings = self.settings()?;
+        let env = |k: &str| std::env::var(k).ok();
         let mut configs = Vec::new();
+        // Configured already (the settings applied): a function of a managed runtime.
+        let mut managed = Vec::new();
         if !self.command.is_empty() {
             if self.path.is_some() {
                 bail!("give either PATH or `-- CMD…`, not both");
+            }
+            if let Some(runtime) = &self.runtime {
+                bail!("--runtime {runtime} starts the runtime itself: give PATH, not `-- CMD…`");
             }
             let name = self.name.clone().context("`-- CMD…` needs --name NAME")?;
             let dir = match &self.dir {
@@ -122,6 +141,15 @@ impl FunctionArgs {
                 bail!("--dir {} is not a directory", dir.display());
             }
             configs.push(FunctionConfig::new(name, self.command.clone(), dir));
+        } else if let (Some(path), Some(runtime)) = (&self.path, &self.runtime) {
+            managed.push(grace_harness::function::managed(
+                runtime,
+                path,
+                self.name.clone(),
+                &settings,
+                &env,
+                warnings,
+            )?);
         } else if let Some(path) = &self.path {
             configs.push(locate(path)?.config(self.name.clone()));
         } else if self.name.is_some() || self.dir.is_some() {
@@ -136,7 +164,7 @@ impl FunctionArgs {
             let found = locate(Path::new(path)).with_context(|| format!("--function {name}"))?;
             configs.push(found.config(Some(name.to_owned())));
         }
-        if configs.is_empty() && self.template.is_none() {
+        if configs.is_empty() && managed.is_empty() && self.template.is_none() {
             bail!(
                 "no function given: pass PATH, `--name NAME -- CMD…`, --function NAME=PATH or \
                  --template FILE"
@@ -145,8 +173,8 @@ impl FunctionArgs {
         for cfg in &mut configs {
             settings.apply(cfg)?;
         }
+        configs.extend(managed);
         if let Some(template) = &self.template {
-            let env = |k: &str| std::env::var(k).ok();
             configs.extend(grace_harness::template::function_configs(
                 template, &settings, &env, warnings,
             )?);
@@ -185,6 +213,8 @@ impl FunctionArgs {
             total: self.shutdown_budget,
         };
         settings.python = self.python.clone();
+        settings.node = self.node.clone();
+        settings.node_ric = self.node_ric.clone();
         // Read only with a template, the one thing they apply to.
         settings.parameters = self
             .parameters

@@ -20,6 +20,7 @@ use crate::log_out::BatchedStdout;
   grace serve target/lambda/my-fn                      # a cargo lambda build output
   grace serve ./bootstrap --name echo --timeout 10s
   grace serve --name py --dir app -- python -m awslambdaric app.handler
+  grace serve --runtime nodejs20.x --handler app.handler ./fn   # Node.js, under aws-lambda-ric
   grace serve --function a=./a --function b=./b --concurrency 4 --idle-shutdown 30s
   grace serve --template template.yaml --parameter Stage=dev   # AWS SAM functions
 

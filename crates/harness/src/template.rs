@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `Runtime: provided.al2023`, `provided.al2`, `provided` | the command `CodeUri/bootstrap` |
 //! | `Runtime: python3.X` | `PYTHON -m awslambdaric HANDLER` with `AWS_EXECUTION_ENV=AWS_Lambda_python3.X`, as Lambda's managed runtime (module `python`) |
+//! | `Runtime: nodejs20.x`, `nodejs22.x` | AWS's `aws-lambda-ric` under the local Node.js, with `AWS_EXECUTION_ENV=AWS_Lambda_nodejsNN.x` and Lambda's `NODE_PATH` (module `node`) |
 //! | `CodeUri` | the task root: a directory, or a `.zip` unpacked once (module `code`); absent: the template's directory |
 //! | `Handler` | `_HANDLER` |
 //! | `MemorySize`, `Timeout` | memory (MB) and timeout (s), checked against Lambda's ranges |
@@ -28,8 +29,9 @@
 //! left unset, the default used), a layer that is not local (an ARN, S3), another resource type,
 //! a `Globals` section other than `Function`, a `Condition`, an architecture other than this
 //! machine's. A function that cannot run here (image, inline code, S3 code, another runtime) is
-//! skipped with a warning; a local path that does not exist, or a Python without
-//! `awslambdaric`, is an error.
+//! skipped with a warning; a local path that does not exist, a Python without `awslambdaric`,
+//! or a Node.js that cannot load `aws-lambda-ric`, is an error. A `nodejs` runtime whose major
+//! version is not the local Node.js's runs, with a warning that says so.
 //!
 //! **With the other function options** ([`Settings`], named here by their `grace` flags; the
 //! template's values win; the options fill in):
@@ -51,7 +53,8 @@
 mod code;
 mod events;
 mod globals;
-mod python;
+pub(crate) mod node;
+pub(crate) mod python;
 mod resolve;
 mod sam_function;
 mod yaml;
@@ -227,6 +230,7 @@ fn configs(
         .map(|l| std::path::absolute(l).with_context(|| format!("bad path {}", l.display())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut interpreter = None;
+    let mut node = None;
     let mut configs = Vec::with_capacity(functions.len());
     for f in functions {
         let mut layers = f.layers;
@@ -257,9 +261,17 @@ fn configs(
                     Some(format!("AWS_Lambda_python{version}")),
                 )
             }
+            Runtime::Node(major) => {
+                let node = node::cached(&mut node, args, lookup)?;
+                warnings.extend(node::version_warning(&f.name, major, node));
+                (node::command(node), Some(node::execution_env(major)))
+            }
         };
         for (k, v) in cli_env {
             set_var(&mut env, k, v.clone());
+        }
+        if let Runtime::Node(major) = &f.runtime {
+            node::default_node_path(&mut env, &layers, major, &f.code_dir);
         }
         let mut cfg = FunctionConfig::new(f.name.clone(), command, f.code_dir);
         cfg.env = env;

@@ -15,6 +15,7 @@ mod extension_client;
 mod extensions;
 mod faults;
 mod http_front;
+mod node;
 mod oracle;
 mod peers;
 mod placement;

@@ -7,7 +7,10 @@
 //! after the invoke's end, or the same line arrives outside every invoke once per invoke (a
 //! multiple of the invoke count) and never inside one. Output that arrives only at shutdown is
 //! not evidence by itself: a function may print nothing while it works and talk in its SIGTERM
-//! handler.
+//! handler. Nor is a request id alone when the line also says when it was written: AWS's Node.js
+//! client starts every `console` line with the time and the *current* request id, which after an
+//! invoke stays the last one, also in a SIGTERM handler; a line stamped after its invoke ended
+//! was written then, not held back.
 
 use std::collections::BTreeMap;
 
@@ -144,9 +147,10 @@ fn held_back<'l>(
 ) -> Vec<&'l TimedLine> {
     let outside: Vec<&TimedLine> = ours.iter().copied().filter(|l| !inside(l)).collect();
     let names_an_ended_invoke = |l: &TimedLine| {
-        windows
-            .iter()
-            .any(|w| w.to < l.time_us && l.text.contains(w.request_id))
+        let written = stamped_at(&l.text);
+        windows.iter().any(|w| {
+            w.to < l.time_us && l.text.contains(w.request_id) && written.is_none_or(|t| t < w.to)
+        })
     };
     let mut repeats: BTreeMap<&str, usize> = BTreeMap::new();
     for l in &outside {
@@ -160,6 +164,39 @@ fn held_back<'l>(
         .into_iter()
         .filter(|l| names_an_ended_invoke(l) || once_per_invoke(l.text.trim_end()))
         .collect()
+}
+
+/// When a line says it was written, in microseconds since the Unix epoch: a leading UTC time
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` followed by a tab or a space (AWS's Node.js client writes
+/// `2024-05-01T12:00:00.123Z\t<request id>\tINFO\t…`).
+fn stamped_at(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() < 25 || !matches!(b[24], b'\t' | b' ') || b[23] != b'Z' {
+        return None;
+    }
+    let shape = b"dddd-dd-ddTdd:dd:dd.ddd";
+    let fits = shape.iter().zip(b).all(|(want, got)| match want {
+        b'd' => got.is_ascii_digit(),
+        other => other == got,
+    });
+    if !fits {
+        return None;
+    }
+    let n = |from: usize, to: usize| text[from..to].parse::<i64>().ok();
+    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
+    let (hh, mm, ss, ms) = (n(11, 13)?, n(14, 16)?, n(17, 19)?, n(20, 23)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = (((days * 24 + hh) * 60 + mm) * 60 + ss) * 1000 + ms;
+    u64::try_from(ms).ok().map(|ms| ms * 1000)
 }
 
 #[cfg(test)]
@@ -235,6 +272,57 @@ mod tests {
             v.detail,
             "nothing written during the 4 invocations; 6 lines at shutdown, none held back from an invoke"
         );
+    }
+
+    #[test]
+    fn reads_the_time_a_line_says_it_was_written() {
+        assert_eq!(stamped_at("1970-01-01T00:00:01.500Z\tx"), Some(1_500_000));
+        assert_eq!(
+            stamped_at("2026-12-03T17:17:29.795Z\te86\tINFO\t[runtime] SIGTERM received"),
+            Some(1_796_318_249_795_000)
+        );
+        assert_eq!(
+            stamped_at("2024-02-29T23:59:59.999Z x"),
+            Some(1_709_251_199_999_000)
+        );
+        assert_eq!(stamped_at("handled r0-5e1c"), None);
+        assert_eq!(stamped_at("2024-13-01T00:00:00.000Z\tx"), None);
+        assert_eq!(stamped_at("2024-01-01 00:00:00.000Z\tx"), None);
+    }
+
+    /// A time stamp as AWS's Node.js client writes it, `us` microseconds after the epoch.
+    fn stamp(us: u64) -> String {
+        format!(
+            "1970-01-01T00:00:{:02}.{:03}Z",
+            us / 1_000_000,
+            us / 1000 % 1000
+        )
+    }
+
+    #[test]
+    fn a_sigterm_handlers_lines_stamped_with_the_last_request_id_are_not_held_back() {
+        // The Node.js client names the last invoke's request id in every line, also at shutdown;
+        // its time stamp says the line was written after that invoke ended.
+        let lines: Vec<TimedLine> = ["SIGTERM received", "cleaning up", "exiting"]
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let at = 1_001_000 + i as u64 * 1000;
+                line(at, &format!("{}\tr3-5e1c\tINFO\t{s}", stamp(at)))
+            })
+            .collect();
+        let v = verdict(&lines);
+        assert_eq!(v.status, Status::Pass, "{}", v.detail);
+        // Negative control: stamped during the invoke (it ended at 310 ms), arrived at shutdown.
+        let held: Vec<TimedLine> = (0..3)
+            .map(|i| {
+                line(
+                    1_001_000 + i,
+                    &format!("{}\tr3-5e1c\tINFO\thandled", stamp(305_000)),
+                )
+            })
+            .collect();
+        assert_eq!(verdict(&held).status, Status::Fail);
     }
 
     #[test]

@@ -45,6 +45,10 @@ enum Source {
         path: PathBuf,
         name: String,
     },
+    Managed {
+        runtime: String,
+        dir: PathBuf,
+    },
 }
 
 impl Function {
@@ -90,6 +94,21 @@ impl Function {
         Self::from_source(Source::Template {
             path: path.into(),
             name: name.into(),
+        })
+    }
+
+    /// A function of a managed runtime (`nodejs20.x`, `nodejs22.x`, `python3.X`) whose code is
+    /// in `dir`, started as Lambda starts it (see [`super::managed()`]); set its
+    /// [`Function::handler`]. Named after the directory.
+    ///
+    /// ```no_run
+    /// use grace_harness::Function;
+    /// let f = Function::runtime("nodejs20.x", "fn/").handler("app.handler");
+    /// ```
+    pub fn runtime(runtime: impl Into<String>, dir: impl Into<PathBuf>) -> Self {
+        Self::from_source(Source::Managed {
+            runtime: runtime.into(),
+            dir: dir.into(),
         })
     }
 
@@ -167,6 +186,19 @@ impl Function {
         self
     }
 
+    /// The Node.js for a `nodejs` function (default: `$GRACE_NODE`, then `node` on `PATH`).
+    pub fn node(mut self, program: impl Into<PathBuf>) -> Self {
+        self.settings.node = Some(program.into());
+        self
+    }
+
+    /// Where AWS's Node.js runtime interface client `aws-lambda-ric` is: its package folder or an
+    /// npm prefix holding it (default: `$GRACE_NODE_RIC`, then the global npm folder).
+    pub fn node_ric(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.settings.node_ric = Some(dir.into());
+        self
+    }
+
     /// Whether idle environments are frozen (SIGSTOP), as on Lambda (the default).
     pub fn freeze(mut self, freeze: bool) -> Self {
         self.freeze = freeze;
@@ -227,6 +259,17 @@ impl Function {
                 );
                 self.settings.apply(&mut cfg)?;
                 cfg
+            }
+            Source::Managed { runtime, dir } => {
+                let env = |k: &str| std::env::var(k).ok();
+                super::managed(
+                    runtime,
+                    dir,
+                    self.name.clone(),
+                    &self.settings,
+                    &env,
+                    &mut warnings,
+                )?
             }
             Source::Template { path, name } => {
                 let env = |k: &str| std::env::var(k).ok();

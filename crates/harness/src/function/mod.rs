@@ -1,7 +1,8 @@
 //! Where a function comes from, turned into the emulator's [`FunctionConfig`]: a built
 //! executable, a `cargo lambda build` output directory (with `bootstrap`), any command line, or
 //! one function of an AWS SAM template; with the [`Settings`] shared by the functions a command
-//! line or a test describes. Submodule `builder`: [`Function`].
+//! line or a test describes. Submodules: `builder`, [`Function`]; `managed`, a function of a
+//! managed runtime (Node.js, Python) given by runtime name and code directory ([`managed()`]).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -13,7 +14,9 @@ use grace_emulator::{FunctionConfig, ShutdownBudgets};
 use crate::error::{Context as _, Error, Result, bail};
 
 mod builder;
+mod managed;
 pub use builder::Function;
+pub use managed::managed;
 
 /// The configuration shared by the functions of one run: what a command line's options or a
 /// [`Function`]'s builder methods set. A template's own values win over these; these fill in
@@ -42,6 +45,12 @@ pub struct Settings {
     /// The Python for a template's `python3.x` functions (default: `$GRACE_PYTHON`, then
     /// `python3` on `PATH`).
     pub python: Option<PathBuf>,
+    /// The Node.js for `nodejs20.x`/`nodejs22.x` functions (default: `$GRACE_NODE`, then `node`
+    /// on `PATH`).
+    pub node: Option<PathBuf>,
+    /// AWS's Node.js runtime interface client, `aws-lambda-ric`: its package folder or an npm
+    /// prefix holding it (default: `$GRACE_NODE_RIC`, then the global npm folder).
+    pub node_ric: Option<PathBuf>,
 }
 
 /// Lambda's default memory size, MB.
@@ -62,6 +71,8 @@ impl Default for Settings {
             budgets: ShutdownBudgets::default(),
             parameters: Vec::new(),
             python: None,
+            node: None,
+            node_ric: None,
         }
     }
 }

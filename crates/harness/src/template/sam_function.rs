@@ -1,8 +1,9 @@
 //! One `AWS::Serverless::Function` (its `Properties` already merged with `Globals.Function`)
 //! → [`SamFunction`]: the runtime, code directory, handler, memory, timeout, variables and layers
 //! it asks for. What cannot be emulated is collected as warnings; a function that cannot run
-//! here at all (an image, inline code, a runtime other than `provided.*`/`python3.x`, code in
-//! S3) is skipped with a warning; a local path that does not exist is an error.
+//! here at all (an image, inline code, a runtime other than `provided.*`/`python3.x`/
+//! `nodejs20.x`/`nodejs22.x`, code in S3) is skipped with a warning; a local path that does not
+//! exist is an error.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub(crate) enum Runtime {
     /// `python3.X`: the official runtime interface client, `python -m awslambdaric HANDLER`;
     /// holds `3.X`.
     Python(String),
+    /// `nodejs20.x`, `nodejs22.x`: the official runtime interface client, `aws-lambda-ric`
+    /// (module `node`); holds the major version, `20`.
+    Node(String),
 }
 
 /// What the template says about one function.
@@ -119,11 +123,16 @@ impl Reader<'_> {
                 Runtime::Custom
             }
             Some(Ok(r)) if r.starts_with("python3.") => Runtime::Python(r["python".len()..].into()),
+            Some(Ok(r)) if super::node::major(&r).is_some() => {
+                Runtime::Node(super::node::major(&r).unwrap_or_default().into())
+            }
             Some(Ok(r)) => {
                 self.warn(
                     name,
                     format!(
-                        "skipped: Runtime {r} (served: provided.al2023, provided.al2, python3.x)"
+                        "skipped: Runtime {r} (served: provided.al2023, provided.al2, python3.x, \
+                         {})",
+                        super::node::SERVED.join(", ")
                     ),
                 );
                 return Ok(None);
@@ -136,7 +145,7 @@ impl Reader<'_> {
             .unwrap_or(Node::Str(".".into()));
         let hint = match runtime {
             Runtime::Custom => " (build it first: `cargo lambda build` writes target/lambda/BIN)",
-            Runtime::Python(_) => "",
+            Runtime::Python(_) | Runtime::Node(_) => "",
         };
         let code_dir = match locate(&code, self.base, self.resolver)
             .with_context(|| format!("{name}: CodeUri{hint}"))?
@@ -159,6 +168,13 @@ impl Reader<'_> {
             self.warn(
                 name,
                 "skipped: a python function needs a Handler (module.function)".into(),
+            );
+            return Ok(None);
+        }
+        if matches!(runtime, Runtime::Node(_)) && handler.is_none() {
+            self.warn(
+                name,
+                "skipped: a nodejs function needs a Handler (file.export)".into(),
             );
             return Ok(None);
         }
@@ -321,7 +337,8 @@ mod tests {
     fn functions_that_cannot_run_here_are_skipped_with_the_reason() {
         let t = parse(
             "Resources: {}\n\
-             Node: {Runtime: nodejs20.x, Handler: index.handler, CodeUri: .}\n\
+             Node: {Runtime: nodejs18.x, Handler: index.handler, CodeUri: .}\n\
+             NodeNoHandler: {Runtime: nodejs20.x, CodeUri: .}\n\
              S3: {Runtime: python3.12, Handler: app.handler, CodeUri: 's3://bucket/code.zip'}\n\
              Image: {PackageType: Image, ImageUri: 'repo:tag'}\n\
              Inline: {Runtime: python3.12, Handler: index.handler, InlineCode: 'def handler(e, c): pass'}\n\
@@ -337,7 +354,14 @@ mod tests {
             resolver: &resolver,
             warnings: Vec::new(),
         };
-        for name in ["Node", "S3", "Image", "Inline", "NoHandler"] {
+        for name in [
+            "Node",
+            "NodeNoHandler",
+            "S3",
+            "Image",
+            "Inline",
+            "NoHandler",
+        ] {
             let f = reader.read(name, t.get(name).unwrap()).unwrap();
             assert!(f.is_none(), "{name} was not skipped");
             let said = reader
