@@ -166,7 +166,13 @@ pub type Observer = Arc<dyn Fn(&LifecycleEvent) + Send + Sync>;
 pub struct EventLog {
     inner: Mutex<Inner>,
     observer: Option<Observer>,
+    /// The newest shutdown report lines the runtimes wrote (lambda-grace's `[lambda-grace]
+    /// shutdown: …`), for the timeline's hook spans.
+    reports: Mutex<VecDeque<crate::timeline::OutputLine>>,
 }
+
+/// How many report lines are kept (one per spin-down of an environment).
+const REPORT_LINES: usize = 256;
 
 struct Inner {
     next_seq: u64,
@@ -190,7 +196,30 @@ impl EventLog {
                 ring: VecDeque::new(),
             }),
             observer,
+            reports: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Keeps `text`, written by environment `env`'s runtime, if it is a shutdown report line.
+    pub(crate) fn offer_line(&self, env: EnvId, text: &str) {
+        if !crate::timeline::is_report_line(text) {
+            return;
+        }
+        let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        if reports.len() == REPORT_LINES {
+            reports.pop_front();
+        }
+        reports.push_back(crate::timeline::OutputLine {
+            time_us: now_us(),
+            env,
+            text: text.to_owned(),
+        });
+    }
+
+    /// The kept shutdown report lines, oldest first.
+    pub fn report_lines(&self) -> Vec<crate::timeline::OutputLine> {
+        let reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+        reports.iter().cloned().collect()
     }
 
     pub(crate) fn record(&self, function: &Arc<str>, env: EnvId, kind: EventKind) {

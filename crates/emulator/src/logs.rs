@@ -47,6 +47,8 @@ pub(crate) struct LogStream {
     env: EnvId,
     sink: LogSink,
     telemetry: Option<Arc<crate::telemetry::Hub>>,
+    /// Where shutdown report lines are kept for the timeline.
+    events: Option<Arc<crate::events::EventLog>>,
     tail: Mutex<Option<Vec<u8>>>,
 }
 
@@ -64,12 +66,14 @@ impl LogStream {
         env: EnvId,
         sink: LogSink,
         telemetry: Option<Arc<crate::telemetry::Hub>>,
+        events: Option<Arc<crate::events::EventLog>>,
     ) -> Self {
         Self {
             function,
             env,
             sink,
             telemetry,
+            events,
             tail: Mutex::new(None),
         }
     }
@@ -86,6 +90,9 @@ impl LogStream {
             source,
             text,
         });
+        if let (Some(events), LogSource::Function) = (&self.events, source) {
+            events.offer_line(self.env, text);
+        }
         if let Some(hub) = &self.telemetry {
             match source {
                 LogSource::Function => hub.log_line(None, text),
@@ -329,7 +336,7 @@ mod tests {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let seen = Arc::clone(&lines);
         let sink: LogSink = Arc::new(move |l| seen.lock().unwrap().push(l.text.to_owned()));
-        let stream = LogStream::new(Arc::from("f"), 1, sink, None);
+        let stream = LogStream::new(Arc::from("f"), 1, sink, None, None);
         let (reader, mut writer) = std::io::pipe().unwrap();
         let out = ProcessOutput::new(reader, None).unwrap();
         stream.begin_tail();
@@ -350,7 +357,7 @@ mod tests {
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let seen = Arc::clone(&lines);
         let sink: LogSink = Arc::new(move |l| seen.lock().unwrap().push(l.text.to_owned()));
-        let stream = LogStream::new(Arc::from("f"), 1, sink, None);
+        let stream = LogStream::new(Arc::from("f"), 1, sink, None, None);
         let (reader, mut writer) = std::io::pipe().unwrap();
         let out = ProcessOutput::new(reader, None).unwrap();
         let expected: Vec<String> = (0..3000).map(|i| format!("line {i:05}")).collect();

@@ -722,3 +722,30 @@ fn the_control_endpoint_serves_the_timeline_and_the_trace() {
     assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
     assert!(svg.text().contains("class=\"sigterm\""));
 }
+
+#[test]
+fn the_serve_timeline_draws_the_runtimes_shutdown_hooks() {
+    let hello = crate::util::workspace_bin("hello");
+    let s = Serve::start(&["--name", "hello", "--", hello.to_str().unwrap()]);
+    let hooks = |s: &Serve| {
+        let a = s.request("GET", "/grace/v1/trace.json", &[], b"");
+        assert_eq!(a.status, 200, "{}", a.text());
+        a.json()["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "hook")
+            .count()
+    };
+    assert_eq!(s.invoke("hello", "{}").status, 200);
+    // Negative control: no spin-down yet, so no shutdown report and no hook.
+    assert_eq!(hooks(&s), 0);
+    s.spin_down(None);
+    assert!(poll_until(Duration::from_secs(5), || {
+        s.event_types(None).contains(&"shutdown_done".to_owned())
+    }));
+    // The runtime's report line arrives with its exit; hello has two hooks.
+    assert!(poll_until(Duration::from_secs(5), || hooks(&s) >= 2));
+    let svg = s.request("GET", "/grace/v1/timeline.svg", &[], b"");
+    assert!(svg.text().contains("class=\"hook\""), "{}", svg.text());
+}

@@ -277,6 +277,11 @@ impl Emulator {
         self.inner.events.snapshot(since)
     }
 
+    /// The newest shutdown report lines the runtimes wrote (for the timeline's hook spans).
+    pub fn report_lines(&self) -> Vec<crate::timeline::OutputLine> {
+        self.inner.events.report_lines()
+    }
+
     /// Every live environment.
     pub async fn environments(&self) -> Vec<EnvironmentInfo> {
         let mut all = Vec::new();

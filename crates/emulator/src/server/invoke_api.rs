@@ -80,11 +80,10 @@ async fn route(
             serde_json::to_vec(&emulator.environments().await).unwrap_or_default(),
         ),
         (&Method::GET, "/grace/v1/timeline.svg") => {
-            // The emulator keeps events, not output, so hooks are not drawn here (`grace check
-            // --timeline` draws them).
+            // Hooks come from the runtimes' shutdown report lines, which the emulator keeps.
             let svg = crate::timeline::svg(
                 &emulator.events(0),
-                &[],
+                &emulator.report_lines(),
                 "grace serve: lifecycle timeline",
                 None,
             );
@@ -97,7 +96,11 @@ async fn route(
         }
         (&Method::GET, "/grace/v1/trace.json") => http::json(
             200,
-            crate::timeline::trace_json(&emulator.events(0), &[], "grace serve"),
+            crate::timeline::trace_json(
+                &emulator.events(0),
+                &emulator.report_lines(),
+                "grace serve",
+            ),
         ),
         (&Method::GET, "/grace/v1/timeline") => {
             let page = concat!(

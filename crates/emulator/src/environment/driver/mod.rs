@@ -61,6 +61,7 @@ pub(crate) fn spawn(
             spec.id,
             spec.sink,
             Some(Arc::clone(&telemetry)),
+            Some(Arc::clone(&spec.events)),
         )),
         function,
         cfg: spec.cfg,
