@@ -57,6 +57,17 @@ pub async fn run(function: FunctionConfig, options: &CheckOptions) -> Result<Rep
             ),
             None => "its cleanup did not fit even at 10,240 MB: it waits on something other than CPU, or never ends".to_owned(),
         };
+        let node = function
+            .execution_env
+            .as_deref()
+            .is_some_and(|e| e.starts_with("AWS_Lambda_nodejs"));
+        let found = if node && fits.is_none() {
+            format!(
+                "{found} (in Node.js, `process.exit()` in a SIGTERM handler can wait for aws-lambda-ric's native client, parked in its /next call, as under AWS's RIE: see docs/guide.md, \"SIGTERM in Node.js\")"
+            )
+        } else {
+            found
+        };
         exit.advice = Some(match exit.advice.take() {
             Some(advice) => format!("{advice}; {found}"),
             None => found,
