@@ -197,13 +197,19 @@ fn a_hook_past_the_budget_is_abandoned_the_rest_run_and_the_process_exits_before
     );
     let elapsed = report_elapsed_ms(&report);
     assert!((440.0..470.0).contains(&elapsed), "{report}");
+    // The function's last line comes after its report line: wait for it to arrive (the
+    // report alone was a race with the rest of the output).
+    assert!(
+        s.wait_stdout("[hello] done: cleanup incomplete", Duration::from_secs(5)),
+        "{}",
+        s.stdout()
+    );
     let out = s.stdout();
     assert!(
         out.contains("cleanup: closing the database"),
         "later hook ran: {out}"
     );
     assert!(!out.contains("[hello] metrics exported"), "{out}");
-    assert!(out.contains("[hello] done: cleanup incomplete"), "{out}");
     let t = timeline(&s);
     let sigterm = first(&t, "sigterm").expect("sigterm");
     let exit = first(&t, "process_exit").expect("the process exited by itself");
