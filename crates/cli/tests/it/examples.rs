@@ -142,6 +142,12 @@ fn postgres_run(pg: &Postgres, extra: &[&str], before: &BTreeSet<u64>) -> (Sessi
         found.pids, served,
         "the sessions that answered are the pool's three: {found:?}"
     );
+    // The function's last line may still be on its way through `grace serve`'s output.
+    assert!(
+        s.wait_stdout("[postgres] done: ", Duration::from_secs(5)),
+        "{}",
+        s.stdout()
+    );
     (found, s.stdout())
 }
 

@@ -155,6 +155,12 @@ fn spin_down_runs_the_hooks_in_reverse_order_inside_the_budget() {
         "{report}"
     );
     assert!(report_elapsed_ms(&report) < 450.0, "{report}");
+    // The function's last line comes after its report line.
+    assert!(
+        s.wait_stdout("[hello] done: cleanup complete", Duration::from_secs(5)),
+        "{}",
+        s.stdout()
+    );
     let out = s.stdout();
     let cache = out.find("cleanup: closing the cache").expect("cache hook");
     let database = out.find("cleanup: closing the database").expect("db hook");
