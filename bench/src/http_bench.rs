@@ -325,20 +325,34 @@ fn wait_ready(url: &str) -> Result<()> {
     }
 }
 
-/// `processes: emulator 1, runtime 16`: how many processes each side had at the end of the
-/// measurement (what cargo lambda and grace did to serve the concurrency).
+/// `processes at the end: 1 emulator; under it and started here: http-lambda-htt ×16, sh ×1`:
+/// what each system ran to serve the concurrency (names as /proc shows them, 15 characters).
 fn processes_under(emulators: &[i32], runtimes: &[i32]) -> String {
     let table = procs::proc_table();
-    let mut runtime = runtimes.len();
+    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut count = |pid: i32| {
+        if let Some(p) = table.iter().find(|p| p.pid == pid) {
+            match names.iter_mut().find(|(n, _)| *n == p.comm) {
+                Some((_, k)) => *k += 1,
+                None => names.push((p.comm.clone(), 1)),
+            }
+        }
+    };
+    runtimes.iter().for_each(|&pid| count(pid));
     let mut queue: Vec<i32> = emulators.iter().chain(runtimes).copied().collect();
     while let Some(parent) = queue.pop() {
         for p in table.iter().filter(|p| p.ppid == parent) {
-            runtime += 1;
+            count(p.pid);
             queue.push(p.pid);
         }
     }
+    let list = names
+        .iter()
+        .map(|(n, k)| format!("{n} ×{k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
-        "processes at the end: emulator {}, runtime {runtime}",
+        "processes at the end of the measurement: {} emulator; under it and started here: {list}",
         emulators.len()
     )
 }
