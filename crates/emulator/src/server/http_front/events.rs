@@ -251,13 +251,17 @@ fn forwarded(headers: &mut Map<String, Value>, req: &HttpRequest) {
 
 /// The `x-amzn-trace-id` the services add: `Root=1-{epoch seconds, hex}-{24 hex digits}`.
 pub(super) fn trace_id(req: &HttpRequest) -> String {
-    let unique: String = req
-        .request_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(24)
-        .collect();
-    format!("Root=1-{:08x}-{unique}", req.stamp.epoch_ms / 1000)
+    use std::fmt::Write as _;
+    let mut trace = String::with_capacity(40);
+    let _ = write!(trace, "Root=1-{:08x}-", req.stamp.epoch_ms / 1000);
+    trace.extend(
+        req.request_id
+            .bytes()
+            .filter(u8::is_ascii_hexdigit)
+            .take(24)
+            .map(char::from),
+    );
+    trace
 }
 
 /// Appends `value` to the list under `name` (1.0's multi-value maps).
