@@ -31,6 +31,9 @@ pub(crate) enum Mode {
     /// Many concurrent callers with unique payloads against grace serve for minutes: every
     /// answer must be its own request's; RSS and open descriptors before and after.
     Soak(SoakArgs),
+    /// HTTP requests through a function URL: grace serve vs cargo lambda watch serving the same
+    /// lambda_http binary (`http-lambda-http`), and lambda-grace-http's `http-axum` under grace.
+    Http(HttpArgs),
 }
 
 impl Mode {
@@ -42,6 +45,7 @@ impl Mode {
             Self::Floor(a) => &a.common,
             Self::Lifecycle(a) => &a.common,
             Self::Soak(a) => &a.common,
+            Self::Http(a) => &a.common,
         }
     }
 }
@@ -196,6 +200,27 @@ pub(crate) struct SoakArgs {
     pub(crate) common: Common,
 }
 
+/// `grace-bench http`.
+#[derive(Debug, Args)]
+pub(crate) struct HttpArgs {
+    #[command(flatten)]
+    pub(crate) timing: Timing,
+    /// Concurrency levels (wrk connections; grace's --concurrency; cargo lambda runtime processes).
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 16], value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) concurrency: Vec<u32>,
+    /// wrk threads (capped at the connection count).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) wrk_threads: u32,
+    /// The app on the official lambda_http, served by every system.
+    #[arg(long, default_value = "target/release/http-lambda-http")]
+    pub(crate) lambda_http: PathBuf,
+    /// The same app on lambda-grace-http (the reference row under grace).
+    #[arg(long, default_value = "target/release/http-axum")]
+    pub(crate) grace_http: PathBuf,
+    #[command(flatten)]
+    pub(crate) common: Common,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +242,13 @@ mod tests {
         assert!(cli.mode.common().no_write);
         assert!(Cli::try_parse_from(["grace-bench", "soak", "--duration", "7200"]).is_err());
         assert!(Cli::try_parse_from(["grace-bench", "--runtimes"]).is_err());
+        let cli = Cli::try_parse_from(["grace-bench", "http", "--rounds", "4"]).unwrap();
+        let Mode::Http(a) = &cli.mode else {
+            panic!("not http: {cli:?}")
+        };
+        assert_eq!(
+            (a.concurrency.as_slice(), a.timing.rounds),
+            (&[1, 16][..], 4)
+        );
     }
 }

@@ -12,12 +12,14 @@
 //! grace-bench matrix --rounds 3 --duration 4      # echo throughput and latency
 //! grace-bench runtimes --rounds 5                  # lambda-grace vs lambda_runtime
 //! grace-bench soak --duration 120 --no-write       # 64 callers for 2 minutes
+//! grace-bench http --rounds 4 --duration 3         # HTTP through a function URL
 //! ```
 //!
 //! Modes are subcommands ([`cli`]), each run by [`modes`] after the one [`setup`] they share:
 //! `matrix` ([`matrix_mode`], [`matrix`], [`report`], [`probe`]), `runtimes` ([`runtimes`],
 //! [`runtimes_neutral`], [`runtimes_report`], [`instructions`]), `floor` ([`floor`]),
-//! `lifecycle` ([`lifecycle`], [`lifecycle_report`]) and `soak` ([`soak`], [`soak_report`]).
+//! `lifecycle` ([`lifecycle`], [`lifecycle_report`]), `soak` ([`soak`], [`soak_report`]) and
+//! `http` ([`http_bench`], [`http_report`]).
 //! Errors are one [`error::Error`] enum; `main` prints the chain and maps it to an exit code.
 //!
 //! Shared modules: [`systems`] (start, check and stop each system), [`wrk`] (run and parse
@@ -33,6 +35,8 @@ mod cpu;
 mod error;
 mod floor;
 mod http;
+mod http_bench;
+mod http_report;
 mod instructions;
 mod lifecycle;
 mod lifecycle_report;

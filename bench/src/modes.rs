@@ -13,6 +13,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Mode::Floor(a) => floor(a, &setup),
         Mode::Lifecycle(a) => lifecycle(a, &setup),
         Mode::Soak(a) => crate::soak_report::drive(a, &setup),
+        Mode::Http(a) => crate::http_report::drive(a, &setup),
     }
 }
 

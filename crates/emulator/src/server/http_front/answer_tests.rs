@@ -46,6 +46,48 @@ fn any_other_v2_json_is_a_200_json_body() {
 }
 
 #[test]
+fn typed_and_value_readings_of_a_v2_answer_agree() {
+    let usual = [
+        r#"{"statusCode":200,"headers":{"content-type":"text/plain","b":"2","a":true},"multiValueHeaders":{"x":["1"]},"body":"Hello, bench!","isBase64Encoded":false,"cookies":[]}"#,
+        r#"{"statusCode":"404","body":null,"headers":null,"cookies":["a=1",7]}"#,
+        r#"{"statusCode":200,"body":"aGk=","isBase64Encoded":true,"extra":{"ignored":[1]}}"#,
+        r#"{"statusCode":204}"#,
+        r#"{"statusCode":200,"body":"caf\u00e9 \"q\""}"#,
+    ];
+    for answer in usual {
+        let typed = v2_typed(answer.as_bytes());
+        assert!(typed.is_some(), "{answer}");
+        assert_eq!(typed, v2_value(answer.as_bytes()).ok(), "{answer}");
+    }
+    // Negative controls: every other shape is left to the `Value` reading (which maps it, or
+    // refuses it with a reason).
+    let other = [
+        r#"{"message":"no statusCode"}"#,
+        r#""a string""#,
+        r#"{"statusCode":200,"statusCode":201}"#,
+        r#"{"statusCode":200,"isBase64Encoded":"yes","body":"x"}"#,
+        r#"{"statusCode":200,"cookies":"a=1"}"#,
+        r#"{"statusCode":200,"headers":{"a":{"b":1}}}"#,
+        r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#,
+        r#"{"statusCode":99}"#,
+        r#"{"statusCode":null}"#,
+    ];
+    for answer in other {
+        assert_eq!(v2_typed(answer.as_bytes()), None, "{answer}");
+    }
+    assert_eq!(
+        v2(br#"{"statusCode":200,"cookies":"a=1"}"#).unwrap().status,
+        200
+    );
+    assert_eq!(
+        v2(br#"{"statusCode":200,"isBase64Encoded":"yes","body":"x"}"#)
+            .unwrap()
+            .body,
+        "x"
+    );
+}
+
+#[test]
 fn a_v1_answer_is_strict_and_merges_multi_value_headers() {
     let answer = json!({
         "statusCode": 200,

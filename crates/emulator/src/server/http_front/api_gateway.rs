@@ -58,17 +58,20 @@ pub(crate) async fn handle(
         ApiKind::Http(format) => format,
     };
     let event = match format {
-        PayloadFormat::V2 => events::v2(
-            &request,
-            &V2Context {
-                account_id: &account,
-                api_id: &api_id,
-                domain_name: &domain,
-                route_key: &route_key,
-                stage: &route.api.stage,
-                path_parameters: &params,
-            },
-        ),
+        PayloadFormat::V2 => {
+            events::v2_json(
+                &request,
+                &V2Context {
+                    account_id: &account,
+                    api_id: &api_id,
+                    domain_name: &domain,
+                    route_key: &route_key,
+                    stage: &route.api.stage,
+                    path_parameters: &params,
+                },
+            )
+            .0
+        }
         PayloadFormat::V1 => {
             let content_type = request
                 .headers
@@ -81,7 +84,7 @@ pub(crate) async fn handle(
                 }
                 ApiKind::Http(_) => !events::is_text(content_type),
             };
-            events::v1(
+            let event = events::v1(
                 &request,
                 &V1Context {
                     account_id: &account,
@@ -92,10 +95,11 @@ pub(crate) async fn handle(
                     path_parameters: &params,
                     binary,
                 },
-            )
+            );
+            event.to_string().into_bytes()
         }
     };
-    let mut res = invoke(&emulator, &route, format, event.to_string()).await;
+    let mut res = invoke(&emulator, &route, format, event).await;
     let id_header = match route.api.kind {
         ApiKind::Rest => "x-amzn-requestid",
         ApiKind::Http(_) => "apigw-requestid",
@@ -122,7 +126,7 @@ async fn invoke(
     emulator: &Emulator,
     route: &Route,
     format: PayloadFormat,
-    event: String,
+    event: Vec<u8>,
 ) -> Response<Body> {
     let limit = route.timeout.unwrap_or(match route.api.kind {
         ApiKind::Rest => REST_TIMEOUT,

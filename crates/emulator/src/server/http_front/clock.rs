@@ -1,7 +1,11 @@
 //! The time of a request as the services write it: `timeEpoch` (milliseconds since the epoch)
 //! and `time` in the common log format, `12/Mar/2020:19:03:58 +0000` (always UTC).
 
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The text of the last second a stamp was made in: every request of that second reuses it.
+static LAST: Mutex<Option<(u64, String)>> = Mutex::new(None);
 
 /// When a request arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,13 +17,26 @@ pub(crate) struct Stamp {
 
 impl Stamp {
     pub(crate) fn now() -> Self {
-        Self::at(SystemTime::now())
+        let now = SystemTime::now();
+        let epoch_ms = millis(now);
+        let second = epoch_ms / 1000;
+        // A poisoned lock only loses the cache.
+        let mut last = LAST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, text)) = last.as_ref().filter(|(s, _)| *s == second) {
+            return Self {
+                epoch_ms,
+                text: text.clone(),
+            };
+        }
+        let stamp = Self::at(now);
+        *last = Some((second, stamp.text.clone()));
+        stamp
     }
 
     pub(crate) fn at(time: SystemTime) -> Self {
-        let epoch_ms = time
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let epoch_ms = millis(time);
         // `2020-03-12T19:03:58Z`: humantime does the calendar; only the order changes here.
         let rfc = humantime::format_rfc3339_seconds(time).to_string();
         Self {
@@ -27,6 +44,11 @@ impl Stamp {
             text: common_log(&rfc).unwrap_or(rfc),
         }
     }
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 const MONTHS: [&str; 12] = [
@@ -56,5 +78,19 @@ mod tests {
         assert_eq!(s.text, "04/Mar/2020:19:15:17 +0000");
         // Negative control: a month that is not one gives nothing.
         assert_eq!(common_log("2020-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn now_reuses_the_text_of_its_second_only() {
+        for _ in 0..3 {
+            let s = Stamp::now();
+            // The cached text is the one `at` gives for the same second.
+            let fresh = Stamp::at(UNIX_EPOCH + Duration::from_millis(s.epoch_ms));
+            assert_eq!(s.text, fresh.text);
+        }
+        // Negative control: another second gets its own text, not the cached one.
+        let s = Stamp::now();
+        let next = Stamp::at(UNIX_EPOCH + Duration::from_millis(s.epoch_ms + 1000));
+        assert_ne!(s.text, next.text);
     }
 }

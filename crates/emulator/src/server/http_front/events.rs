@@ -2,6 +2,8 @@
 //! placeholders), an HTTP API's 2.0 event, and the 1.0 event of REST APIs (and of HTTP APIs
 //! that ask for it). docs/http.md lists every field with its source.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -29,19 +31,19 @@ pub(crate) struct HttpRequest {
 }
 
 impl HttpRequest {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    fn user_agent(&self) -> &str {
+    pub(super) fn user_agent(&self) -> &str {
         self.header("user-agent").unwrap_or_default()
     }
 
     /// The query's pairs, decoded, in order.
-    fn query_pairs(&self) -> Vec<(String, String)> {
+    pub(super) fn query_pairs(&self) -> Vec<(String, String)> {
         self.query
             .split('&')
             .filter(|kv| !kv.is_empty())
@@ -53,14 +55,16 @@ impl HttpRequest {
     }
 
     /// `body` and `isBase64Encoded`: base64 when `binary`; `None` without a body.
-    fn body(&self, binary: bool) -> (Option<String>, bool) {
+    pub(super) fn body(&self, binary: bool) -> (Option<Cow<'_, str>>, bool) {
         if self.body.is_empty() {
             return (None, false);
         }
         match std::str::from_utf8(&self.body) {
-            Ok(text) if !binary => (Some(text.to_owned()), false),
+            Ok(text) if !binary => (Some(Cow::Borrowed(text)), false),
             _ => (
-                Some(base64::engine::general_purpose::STANDARD.encode(&self.body)),
+                Some(Cow::Owned(
+                    base64::engine::general_purpose::STANDARD.encode(&self.body),
+                )),
                 true,
             ),
         }
@@ -120,79 +124,14 @@ pub(crate) struct V2Context<'a> {
     pub(crate) path_parameters: &'a [(String, String)],
 }
 
-/// A 2.0 event: an HTTP API's, or (with the URL's placeholders in `ctx`) a function URL's.
-/// A stage other than `$default` prefixes `rawPath` and `http.path`, as the service does.
+/// A 2.0 event as a JSON value (the tests read it; the front sends [`v2_json`]'s bytes).
+#[cfg(test)]
 pub(crate) fn v2(req: &HttpRequest, ctx: &V2Context<'_>) -> Value {
-    let mut headers: Map<String, Value> = Map::new();
-    let mut cookies: Vec<String> = Vec::new();
-    for (name, value) in &req.headers {
-        if name == "cookie" {
-            cookies.extend(
-                value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned),
-            );
-            continue;
-        }
-        join(&mut headers, name, value);
-    }
-    forwarded(&mut headers, req);
-    let mut query: Map<String, Value> = Map::new();
-    for (k, v) in req.query_pairs() {
-        join(&mut query, &k, &v);
-    }
-    let path = match ctx.stage {
-        "$default" => req.path.clone(),
-        stage => format!("/{stage}{}", req.path),
-    };
-    let (body, base64) = req.body(!is_text(req.header("content-type")));
-    let domain_prefix = ctx.domain_name.split('.').next().unwrap_or_default();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": ctx.route_key,
-        "rawPath": path,
-        "rawQueryString": req.query,
-    });
-    let obj = event.as_object_mut().expect("a JSON object literal");
-    if !cookies.is_empty() {
-        obj.insert("cookies".into(), json!(cookies));
-    }
-    obj.insert("headers".into(), Value::Object(headers));
-    if !query.is_empty() {
-        obj.insert("queryStringParameters".into(), Value::Object(query));
-    }
-    obj.insert(
-        "requestContext".into(),
-        json!({
-            "accountId": ctx.account_id,
-            "apiId": ctx.api_id,
-            "domainName": ctx.domain_name,
-            "domainPrefix": domain_prefix,
-            "http": {
-                "method": req.method,
-                "path": path,
-                "protocol": req.protocol,
-                "sourceIp": req.source_ip,
-                "userAgent": req.user_agent(),
-            },
-            "requestId": req.request_id,
-            "routeKey": ctx.route_key,
-            "stage": ctx.stage,
-            "time": req.stamp.text,
-            "timeEpoch": req.stamp.epoch_ms,
-        }),
-    );
-    if !ctx.path_parameters.is_empty() {
-        obj.insert("pathParameters".into(), pairs(ctx.path_parameters));
-    }
-    if let Some(body) = body {
-        obj.insert("body".into(), Value::String(body));
-    }
-    obj.insert("isBase64Encoded".into(), Value::Bool(base64));
-    event
+    let (json, _) = super::event_v2::v2_json(req, ctx);
+    serde_json::from_slice(&json).expect("v2_json writes JSON")
 }
+
+pub(crate) use super::event_v2::v2_json;
 
 /// The names and ids a 1.0 event carries besides the request.
 #[derive(Debug, Clone)]
@@ -243,6 +182,7 @@ pub(crate) fn v1(req: &HttpRequest, ctx: &V1Context<'_>) -> Value {
         }
     };
     let (body, base64) = req.body(ctx.binary);
+    let body = body.map(Cow::into_owned);
     let stage_path = match ctx.stage {
         "$default" => req.path.clone(),
         stage => format!("/{stage}{}", req.path),
@@ -296,13 +236,7 @@ pub(crate) fn v1(req: &HttpRequest, ctx: &V1Context<'_>) -> Value {
 /// The headers the services add for the function: the client's address, scheme and port, and
 /// a trace id; a header the client sent itself is kept.
 fn forwarded(headers: &mut Map<String, Value>, req: &HttpRequest) {
-    let unique: String = req
-        .request_id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(24)
-        .collect();
-    let trace = format!("Root=1-{:08x}-{unique}", req.stamp.epoch_ms / 1000);
+    let trace = trace_id(req);
     for (name, value) in [
         ("x-forwarded-for", req.source_ip.clone()),
         ("x-forwarded-proto", "http".to_owned()),
@@ -315,18 +249,19 @@ fn forwarded(headers: &mut Map<String, Value>, req: &HttpRequest) {
     }
 }
 
-/// Adds `value` under `name`, joined with a comma to what is there (2.0's repeated headers and
-/// query keys).
-fn join(map: &mut Map<String, Value>, name: &str, value: &str) {
-    match map.get_mut(name) {
-        Some(Value::String(s)) => {
-            s.push(',');
-            s.push_str(value);
-        }
-        _ => {
-            map.insert(name.to_owned(), Value::String(value.to_owned()));
-        }
-    }
+/// The `x-amzn-trace-id` the services add: `Root=1-{epoch seconds, hex}-{24 hex digits}`.
+pub(super) fn trace_id(req: &HttpRequest) -> String {
+    use std::fmt::Write as _;
+    let mut trace = String::with_capacity(40);
+    let _ = write!(trace, "Root=1-{:08x}-", req.stamp.epoch_ms / 1000);
+    trace.extend(
+        req.request_id
+            .bytes()
+            .filter(u8::is_ascii_hexdigit)
+            .take(24)
+            .map(char::from),
+    );
+    trace
 }
 
 /// Appends `value` to the list under `name` (1.0's multi-value maps).

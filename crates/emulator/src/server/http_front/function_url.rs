@@ -44,7 +44,7 @@ pub(crate) async fn handle(
     };
     let url_id = stable_id(&name, 32);
     let domain = format!("{url_id}.lambda-url.{region}.on.aws");
-    let event = events::v2(
+    let (event, trace_id) = events::v2_json(
         &request,
         &V2Context {
             // AuthType NONE (the only one served here): the caller is anonymous.
@@ -56,10 +56,8 @@ pub(crate) async fn handle(
             path_parameters: &[],
         },
     );
-    let mut input = InvokeInput::new(name.clone(), event.to_string());
-    input.trace_id = event["headers"]["x-amzn-trace-id"]
-        .as_str()
-        .map(str::to_owned);
+    let mut input = InvokeInput::new(name.clone(), event);
+    input.trace_id = Some(trace_id);
     let out = emulator.invoke(input).await;
     answer(&emulator, front.invoke_mode(&name), out).await
 }

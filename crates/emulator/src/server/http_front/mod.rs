@@ -8,7 +8,8 @@
 //! - [`api_gateway`]: a second listener serving the routes of a SAM template's `Api` and
 //!   `HttpApi` events (payload formats 1.0 and 2.0), as `sam local start-api` does, but on the
 //!   emulator's warm pools.
-//! - [`routes`]: the route table and its matching; [`events`]: the events built from a request;
+//! - [`routes`]: the route table and its matching; [`events`]: the events built from a request
+//!   ([`event_v2`]: the 2.0 event written straight to JSON);
 //!   [`answer`]: the function's answer mapped back to HTTP, with the streaming prelude;
 //!   [`clock`]: the services' time formats.
 //!
@@ -18,6 +19,7 @@
 mod answer;
 mod api_gateway;
 mod clock;
+mod event_v2;
 mod events;
 mod function_url;
 mod routes;
