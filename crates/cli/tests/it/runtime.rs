@@ -259,7 +259,15 @@ fn sigterm_during_a_handler_gives_it_the_budget_then_runs_the_hooks() {
     let s = hello(&["--timeout", "1s"], &[]);
     s.invoke("hello", r#"{"sleep_ms":60000}"#);
     let report = report_line(&s).expect("the report line");
-    assert!(report.contains(", handler abandoned 45"), "{report}");
+    // Abandoned when the 450 ms budget ran out (not before; a loaded machine fires the timer a
+    // little late), and the process still exits before the platform's SIGKILL at 500 ms.
+    let abandoned: f64 = report
+        .split(", handler abandoned ")
+        .nth(1)
+        .and_then(|rest| rest.split("ms").next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no `handler abandoned N ms`: {report}"));
+    assert!((450.0..500.0).contains(&abandoned), "{report}");
     let t = wait_for_exit(&s);
     assert!(first(&t, "sigkill").is_none(), "{t:?}");
 }
