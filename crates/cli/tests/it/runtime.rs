@@ -201,8 +201,9 @@ fn a_hook_past_the_budget_is_abandoned_the_rest_run_and_the_process_exits_before
             && report.contains(", close-database ok "),
         "{report}"
     );
+    // The budget (450 ms) was used up, and all of it ended before the platform's SIGKILL.
     let elapsed = report_elapsed_ms(&report);
-    assert!((440.0..470.0).contains(&elapsed), "{report}");
+    assert!((440.0..500.0).contains(&elapsed), "{report}");
     // The function's last line comes after its report line: wait for it to arrive (the
     // report alone was a race with the rest of the output).
     assert!(
