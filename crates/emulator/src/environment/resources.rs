@@ -49,6 +49,14 @@ impl Resources {
         }
     }
 
+    /// Lifts the CPU quota before the final reading of a runtime that is about to be
+    /// SIGKILLed: stopping it for the reading must not wait for its next quota period.
+    pub(super) fn unthrottle(&self) {
+        if let Err(e) = self.cgroup.unthrottle() {
+            tracing::debug!(env = self.env, error = %e, "cannot lift the CPU quota");
+        }
+    }
+
     /// `spec`, started so that the process joins the cgroup first.
     pub(super) fn wrap(&self, spec: &ProcessSpec) -> std::io::Result<ProcessSpec> {
         self.cgroup.wrap(spec)

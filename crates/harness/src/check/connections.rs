@@ -69,6 +69,10 @@ fn describe(c: &ConnectionFate) -> String {
             "{} bytes sent after SIGTERM, then {}{at}",
             c.sent_after_sigterm, c.how
         ),
+        Fate::Goodbye if c.how == "sigkill" => format!(
+            "{} bytes sent after SIGTERM and delivered, then left open until the SIGKILL",
+            c.sent_after_sigterm
+        ),
         Fate::Goodbye => format!(
             "{} bytes sent after SIGTERM, then left for the {}",
             c.sent_after_sigterm, c.how

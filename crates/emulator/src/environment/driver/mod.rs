@@ -309,6 +309,9 @@ impl Driver {
             }
             Effect::CollectLeftovers { pid, killed } => match self.observer.take() {
                 Some(Ok(observer)) => {
+                    if killed && let Some(resources) = &self.resources {
+                        resources.unthrottle();
+                    }
                     let tx = self.tx.clone();
                     self.tasks.spawn(async move {
                         let observation =

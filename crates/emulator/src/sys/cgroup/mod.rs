@@ -130,6 +130,15 @@ impl EnvCgroup {
     }
 
     /// Whether freezing uses the cgroup freezer.
+    /// Lifts the CPU quota (the environment is about to be SIGKILLed, and a throttled process
+    /// would otherwise take up to a quota period to stop for the final reading).
+    pub(crate) fn unthrottle(&self) -> io::Result<()> {
+        match self.version {
+            CgroupVersion::V2 => write(&self.cpu.join("cpu.max"), &format!("max {PERIOD_US}")),
+            CgroupVersion::V1 => write(&self.cpu.join("cpu.cfs_quota_us"), "-1"),
+        }
+    }
+
     pub(crate) fn has_freezer(&self) -> bool {
         self.freezer.is_some()
     }
