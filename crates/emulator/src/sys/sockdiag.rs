@@ -121,9 +121,6 @@ pub(crate) struct SocketNow {
     /// (`tcpi_bytes_sent - tcpi_bytes_retrans`) plus still queued (`tcpi_notsent_bytes`).
     /// `None` on kernels older than 4.19, whose `tcp_info` lacks the counters.
     pub(crate) written: Option<u64>,
-    /// Everything written has reached the peer: nothing queued (`tcpi_notsent_bytes`) and
-    /// nothing in flight unacknowledged (`tcpi_unacked`).
-    pub(crate) delivered: bool,
 }
 
 /// The socket of `conn`, in whatever state it is (the answer says which); `None` when there is
@@ -163,7 +160,6 @@ pub(crate) fn lookup(fd: &std::os::fd::OwnedFd, conn: &Connection) -> Option<Soc
         established: msg[1] == TCP_ESTABLISHED as u8,
         acked: 0,
         written: None,
-        delivered: false,
     };
     // Attributes follow the message; INET_DIAG_INFO holds struct tcp_info: tcpi_bytes_acked
     // at offset 120 (Linux 4.1+), tcpi_notsent_bytes at 144, tcpi_bytes_sent at 200 and
@@ -188,7 +184,6 @@ pub(crate) fn lookup(fd: &std::os::fd::OwnedFd, conn: &Connection) -> Option<Soc
                 let sent = u64_at(200)?.checked_sub(u64_at(208)?)?;
                 Some(sent + u32_at(144)?)
             })();
-            now.delivered = u32_at(24) == Some(0) && u32_at(144) == Some(0);
         }
         at += (alen + 3) & !3;
     }

@@ -70,7 +70,7 @@ fn describe(c: &ConnectionFate) -> String {
             c.sent_after_sigterm, c.how
         ),
         Fate::Goodbye if c.how == "sigkill" => format!(
-            "{} bytes sent after SIGTERM and delivered, then left open until the SIGKILL",
+            "{} bytes sent after SIGTERM, then left open until the SIGKILL",
             c.sent_after_sigterm
         ),
         Fate::Goodbye => format!(

@@ -17,8 +17,7 @@ pub enum Fate {
     ClosedAbruptly,
     /// Still open, nothing written after SIGTERM, when the process exited: the kernel closed it.
     OpenAtExit,
-    /// Still open when the budget ran out and SIGKILL came, with nothing written after SIGTERM
-    /// or with some of it not yet delivered.
+    /// Still open, with nothing written after SIGTERM, when the budget ran out and SIGKILL came.
     CutBySigkill,
     /// No SIGTERM at all (no extension registered): on Lambda the environment simply vanishes,
     /// and the server notices only when its own keepalive fires.
@@ -86,19 +85,11 @@ pub(super) fn observation(report: Report, killed: bool) -> Observation {
                     };
                     (fate, sent(w), how.to_owned(), Some(ms(at)))
                 }
-                // Written and delivered, then left for the kill: the peer has its goodbye
-                // (a process that hangs after its cleanup; the exit verdict fails it).
-                (None, Some((w, delivered))) if killed => {
-                    let fate = if sent(w) > 0 && delivered {
-                        Fate::Goodbye
-                    } else {
-                        Fate::CutBySigkill
-                    };
-                    (fate, sent(w), end_how.clone(), None)
-                }
-                (None, Some((w, _))) if sent(w) > 0 => {
-                    (Fate::Goodbye, sent(w), end_how.clone(), None)
-                }
+                // Written, then left for the kill: what was written still goes out when the
+                // kernel closes the socket (a process that hangs after its cleanup; the exit
+                // verdict fails the hang).
+                (None, Some(w)) if sent(w) > 0 => (Fate::Goodbye, sent(w), end_how.clone(), None),
+                (None, Some(_)) if killed => (Fate::CutBySigkill, 0, end_how.clone(), None),
                 (None, Some(_)) => (Fate::OpenAtExit, 0, end_how.clone(), None),
                 (None, None) if report.end == End::Lost => {
                     (Fate::NotObserved, 0, "unknown".to_owned(), None)
@@ -155,7 +146,7 @@ mod tests {
     use crate::sys::observe::Track;
     use crate::sys::sockdiag::Connection;
 
-    fn track(closed: Option<(&'static str, u64)>, at_end: Option<(u64, bool)>) -> Track {
+    fn track(closed: Option<(&'static str, u64)>, at_end: Option<u64>) -> Track {
         Track {
             conn: Connection::from_proc("127.0.0.1:40000 -> 127.0.0.1:5432".to_owned(), 5432),
             inode: 7,
@@ -187,24 +178,21 @@ mod tests {
 
     #[test]
     fn left_open_is_a_goodbye_only_when_written_to() {
-        let c = fate_of(track(None, Some((130, true))), End::Exit, false);
+        let c = fate_of(track(None, Some(130)), End::Exit, false);
         assert_eq!(c.fate, Fate::Goodbye);
-        let c = fate_of(track(None, Some((100, true))), End::Exit, false);
+        let c = fate_of(track(None, Some(100)), End::Exit, false);
         assert_eq!((c.fate, c.how.as_str()), (Fate::OpenAtExit, "exit"));
-        let c = fate_of(track(None, Some((100, true))), End::Signal(15), false);
+        let c = fate_of(track(None, Some(100)), End::Signal(15), false);
         assert_eq!((c.fate, c.how.as_str()), (Fate::OpenAtExit, "signal 15"));
     }
 
     #[test]
-    fn open_at_a_sigkill_is_cut_unless_a_goodbye_was_delivered() {
+    fn open_at_a_sigkill_is_cut_unless_a_goodbye_was_written() {
         // Nothing written: cut.
-        let c = fate_of(track(None, Some((100, true))), End::Detached, true);
+        let c = fate_of(track(None, Some(100)), End::Detached, true);
         assert_eq!(c.fate, Fate::CutBySigkill);
-        // Written but still on its way: cut mid-goodbye.
-        let c = fate_of(track(None, Some((130, false))), End::Detached, true);
-        assert_eq!(c.fate, Fate::CutBySigkill);
-        // Written and delivered (a process that hangs after its cleanup): the peer has it.
-        let c = fate_of(track(None, Some((130, true))), End::Detached, true);
+        // Written (a process that hangs after its cleanup): the kernel still sends it.
+        let c = fate_of(track(None, Some(130)), End::Detached, true);
         assert_eq!((c.fate, c.how.as_str()), (Fate::Goodbye, "sigkill"));
         // Closed before the SIGKILL: the close decides.
         let c = fate_of(track(Some(("close", 130)), None), End::Detached, true);

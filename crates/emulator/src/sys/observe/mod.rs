@@ -61,9 +61,8 @@ struct Track {
     base: u64,
     /// How it was closed, if the process closed it: the call, when, bytes written by then.
     closed: Option<(&'static str, Duration, u64)>,
-    /// Bytes written by the final reading, when it was still open then, and whether all of
-    /// them had reached the peer.
-    at_end: Option<(u64, bool)>,
+    /// Bytes written by the final reading, when it was still open then.
+    at_end: Option<u64>,
 }
 
 /// How the traced process ended, as the tracer saw it.

@@ -404,14 +404,13 @@ impl Tracer {
             if t.closed.is_some() || !open.values().any(|i| *i == t.inode) {
                 continue;
             }
-            let now = self
-                .inspector
-                .socket_now(&t.conn)
-                .filter(|s| s.inode == t.inode);
-            t.at_end = Some((
-                now.and_then(|s| s.written).unwrap_or(t.base),
-                now.is_some_and(|s| s.delivered),
-            ));
+            t.at_end = Some(
+                self.inspector
+                    .socket_now(&t.conn)
+                    .filter(|s| s.inode == t.inode)
+                    .and_then(|s| s.written)
+                    .unwrap_or(t.base),
+            );
         }
     }
 
