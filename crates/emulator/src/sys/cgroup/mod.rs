@@ -129,7 +129,6 @@ impl EnvCgroup {
         })
     }
 
-    /// Whether freezing uses the cgroup freezer.
     /// Lifts the CPU quota (the environment is about to be SIGKILLed, and a throttled process
     /// would otherwise take up to a quota period to stop for the final reading).
     pub(crate) fn unthrottle(&self) -> io::Result<()> {
@@ -139,6 +138,7 @@ impl EnvCgroup {
         }
     }
 
+    /// Whether freezing uses the cgroup freezer.
     pub(crate) fn has_freezer(&self) -> bool {
         self.freezer.is_some()
     }

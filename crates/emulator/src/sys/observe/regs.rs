@@ -51,15 +51,6 @@ mod arch {
             ret: r.rax as i64,
         })
     }
-
-    /// Cancels the system call `tid` is stopped in (at its entry: it is skipped; interrupted
-    /// inside: it is not restarted).
-    pub(in super::super) fn cancel(tid: NixPid) {
-        if let Ok(mut r) = nix::sys::ptrace::getregs(tid) {
-            r.orig_rax = u64::MAX;
-            let _ = nix::sys::ptrace::setregs(tid, r);
-        }
-    }
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -89,10 +80,6 @@ mod arch {
             ret: r.regs[0] as i64,
         })
     }
-
-    /// Not done on aarch64 (it takes the `NT_ARM_SYSTEM_CALL` register set): a call in
-    /// progress at a SIGKILL's final reading may still complete before the SIGKILL.
-    pub(in super::super) fn cancel(_tid: NixPid) {}
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -108,11 +95,9 @@ mod arch {
     pub(in super::super) fn read(_tid: NixPid) -> Option<Call> {
         None
     }
-
-    pub(in super::super) fn cancel(_tid: NixPid) {}
 }
 
-pub(super) use arch::{SUPPORTED, cancel, kind, read};
+pub(super) use arch::{SUPPORTED, kind, read};
 
 /// `close_range`'s flag that only marks descriptors close-on-exec.
 pub(super) const CLOSE_RANGE_CLOEXEC: u64 = 4;

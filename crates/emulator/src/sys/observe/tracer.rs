@@ -373,18 +373,6 @@ impl Tracer {
         }
         let holdings = self.inspector.sample();
         self.read_end();
-        if end == End::Detached {
-            // A SIGKILL follows, from the emulator, once it has this report. Nothing may happen
-            // in between that the reading did not see (a send completing, say): the calls in
-            // progress are cancelled and a SIGSTOP is queued, so every thread stops on its way
-            // back to user space and stays stopped until the SIGKILL.
-            for (tid, th) in &self.threads {
-                if th.in_call {
-                    regs::cancel(*tid);
-                }
-            }
-            crate::sys::kill_group(self.upid, Signal::SIGSTOP);
-        }
         self.detach_all(&signals);
         self.report(end, holdings)
     }
