@@ -130,12 +130,17 @@ where
     B: http_body::Body,
     B::Error: Into<BoxError>,
 {
-    let options = runtime
+    let options = options_at_init(&mut runtime).await?;
+    run_with(runtime, options, service).await
+}
+
+/// The options from the environment, read during init (a bad value is an init error).
+async fn options_at_init(runtime: &mut Runtime) -> Result<HttpOptions, lambda_grace::Error> {
+    runtime
         .init(ready(
             HttpOptions::from_env().map_err(|e| e.to_diagnostic()),
         ))
-        .await?;
-    run_with(runtime, options, service).await
+        .await
 }
 
 /// Like [`run`], with these options.
@@ -179,11 +184,7 @@ where
     B: http_body::Body + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let options = runtime
-        .init(ready(
-            HttpOptions::from_env().map_err(|e| e.to_diagnostic()),
-        ))
-        .await?;
+    let options = options_at_init(&mut runtime).await?;
     run_streaming_with(runtime, options, service).await
 }
 
