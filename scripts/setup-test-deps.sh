@@ -96,8 +96,10 @@ else
   [[ -x "$CLVENV/bin/python" ]] || "$PYTHON" -m venv "$CLVENV"
   "$CLVENV/bin/python" -m pip install "${PIP_FLAGS[@]}" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
-if [[ "$(readlink "$CL" 2>/dev/null || true)" != "$CLVENV/bin/cargo-lambda" ]]; then
-  ln -sfn "$CLVENV/bin/cargo-lambda" "$CL"
+# Relative, so that the link holds wherever .deps is reached from (scripts/fresh-runs.sh links
+# each clone's .deps to this one: an absolute link would point into a clone that is gone).
+if [[ "$(readlink "$CL" 2>/dev/null || true)" != "../cargo-lambda-venv/bin/cargo-lambda" ]]; then
+  ln -sfn "../cargo-lambda-venv/bin/cargo-lambda" "$CL"
 fi
 
 # --- 4. Debian packages -----------------------------------------------------

@@ -256,7 +256,10 @@ fn check_shutdown_talk(buffered: bool) -> (bool, serde_json::Value) {
     let python = crate::util::venv_bin("python");
     let dir = crate::util::workspace_root().join("tests/oracle");
     let env = format!("SHUTDOWN_TALK_BUFFERED={}", u8::from(buffered));
-    check(&[
+    let trace = temp_dir("talk-trace").join("trace.json");
+    let (ok, mut r) = check(&[
+        "--trace",
+        trace.to_str().unwrap(),
         "--env",
         &env,
         "--layer",
@@ -274,7 +277,13 @@ fn check_shutdown_talk(buffered: bool) -> (bool, serde_json::Value) {
         "-m",
         "awslambdaric",
         "shutdown_talk_app.handler",
-    ])
+    ]);
+    // The lifecycle goes into the report, so that a failed assertion shows what happened.
+    r["trace"] = std::fs::read_to_string(&trace)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    (ok, r)
 }
 
 #[test]
@@ -282,7 +291,7 @@ fn a_python_function_that_only_talks_in_its_sigterm_handler_is_not_buffered() {
     // Nothing printed during the invokes, six flushed lines at SIGTERM: nothing was held back.
     let (ok, r) = check_shutdown_talk(false);
     assert!(ok, "{r:#}");
-    assert_eq!(status(&r, "output"), "pass");
+    assert_eq!(status(&r, "output"), "pass", "{r:#}");
     let (detail, _) = words(&r, "output");
     assert!(
         detail.contains("nothing written during the 4 invocations; 6 lines at shutdown"),
@@ -292,7 +301,7 @@ fn a_python_function_that_only_talks_in_its_sigterm_handler_is_not_buffered() {
     // its exit flushes.
     let (ok, r) = check_shutdown_talk(true);
     assert!(!ok, "{r:#}");
-    assert_eq!(status(&r, "output"), "fail");
+    assert_eq!(status(&r, "output"), "fail", "{r:#}");
     let (detail, _) = words(&r, "output");
     assert!(
         detail.starts_with("4 lines written during the 4 invocations arrived only at shutdown"),

@@ -126,8 +126,10 @@ fn the_seeds_node_function_passes_grace_check_with_the_enabler_layer_and_fails_w
         advice.contains("add the shutdown-enabler layer"),
         "{advice}"
     );
+    // Silent during its invokes and SIGKILLed: whether it buffers its output cannot be told.
+    assert_eq!(status(&r, "output"), "warn", "{r:#}");
     let output = verdict(&r, "output")["detail"].as_str().unwrap();
-    assert!(output.ends_with("0 at shutdown"), "{output}");
+    assert!(output.contains("cannot be told"), "{output}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ pub(crate) use cgroup::{EnvCgroup, parent as cgroup_parent};
 pub use cpu::CpuAffinity;
 pub(crate) use cpu::{CpuLease, Placement};
 pub(crate) use memory::MemoryMeter;
-pub(crate) use process::{Exit, ProcessSpec, kill_group, settled_after_thaw, spawn};
+pub(crate) use process::{Exit, ProcessSpec, Thawed, kill_group, spawn};
 pub(crate) use watchdog::Watchdog;
 
 pub use inspect::Holdings;

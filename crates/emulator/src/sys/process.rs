@@ -111,30 +111,88 @@ pub fn proc_state(pid: Pid) -> Option<char> {
     after.trim_start().chars().next()
 }
 
-/// Whether a just-thawed process has settled: no thread still stopped (`T`), and the main
-/// thread asleep again (`S`/`D`) rather than runnable with the wake-up still pending.
+/// The threads of a process just after its thaw, to tell when they have all settled.
 ///
-/// A process-directed signal goes to a thread that "wants" it: the kernel skips a thread that
-/// is stopped, or that has a signal pending and has not run since. SIGTERM sent the instant
-/// after SIGCONT therefore often lands on a helper thread (in Python, one that never runs the
-/// handler, while the main thread sleeps on). Lambda's platform does not show this effect, so
-/// the emulator lets the process settle before it signals.
-pub(crate) fn settled_after_thaw(pid: Pid) -> bool {
-    let state = |path: std::path::PathBuf| {
-        std::fs::read_to_string(path).ok().and_then(|stat| {
-            stat.rfind(')')
-                .and_then(|i| stat[i + 1..].trim_start().chars().next())
-        })
-    };
-    if !matches!(state(format!("/proc/{pid}/stat").into()), Some('S' | 'D')) {
-        return false;
+/// A process-directed signal is taken by whichever thread dequeues it first. A thread that was
+/// stopped or frozen from inside the kernel's signal handling (SIGSTOP, or the freezer's fake
+/// signal) is still there when it is woken, and takes any signal pending at its next run: sent
+/// the instant after the thaw, SIGTERM often goes to such a thread rather than to the main one
+/// (in Python, a thread that never runs the handler, while the main thread sleeps on; seen as
+/// about 1 in 150 `grace check` runs of an awslambdaric function). Lambda's platform does not
+/// show this effect, so the emulator lets every thread settle before it signals: each one is
+/// asleep again, or has been on a CPU since the thaw (its run count in `schedstat` moved).
+#[derive(Debug)]
+pub(crate) struct Thawed {
+    pid: Pid,
+    /// Each thread's run count just after the thaw (`None` without `schedstat`).
+    runs: Vec<(u32, Option<u64>)>,
+}
+
+impl Thawed {
+    /// Reads the threads of `pid` (call it right after the thaw).
+    pub(crate) fn now(pid: Pid) -> Self {
+        let runs = threads(pid)
+            .into_iter()
+            .map(|tid| (tid, run_count(pid, tid)))
+            .collect();
+        Self { pid, runs }
     }
+
+    /// Whether every thread has settled: none is stopped (`T`), and each one runnable (`R`) has
+    /// run since the thaw. Without `schedstat`, the main thread must be asleep instead.
+    pub(crate) fn settled(&self) -> bool {
+        for tid in threads(self.pid) {
+            let Some(state) = thread_state(self.pid, tid) else {
+                continue; // gone
+            };
+            match state {
+                'T' | 't' => return false,
+                'R' => {
+                    let before = self.runs.iter().find(|(t, _)| *t == tid).map(|(_, r)| *r);
+                    let waiting = match before {
+                        // Started after the thaw: it is past the wake-up.
+                        None => false,
+                        Some(Some(was)) => run_count(self.pid, tid).is_none_or(|now| now == was),
+                        Some(None) => tid == self.pid,
+                    };
+                    if waiting {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+/// The thread ids of `pid` (none once it is gone).
+fn threads(pid: Pid) -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
+        return Vec::new();
     };
-    !tasks
+    tasks
         .flatten()
-        .any(|t| state(t.path().join("stat")) == Some('T'))
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// The state letter of thread `tid` of `pid`.
+fn thread_state(pid: Pid, tid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.trim_start().chars().next()
+}
+
+/// How many times thread `tid` of `pid` has been put on a CPU (`schedstat`'s third field,
+/// counted when it arrives on the CPU).
+fn run_count(pid: Pid, tid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat"))
+        .ok()?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -145,6 +203,42 @@ mod tests {
     fn describes_exits_as_lambda_does() {
         assert_eq!(Exit::Code(1).describe(), "exit status 1");
         assert_eq!(Exit::Signal(9).describe(), "signal: killed");
+    }
+
+    /// Waits until `pid` is in `state` (what the test then asserts on is observed, not timed).
+    fn wait_state(pid: Pid, state: char) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while proc_state(pid) != Some(state) {
+            assert!(
+                std::time::Instant::now() < until,
+                "{pid} never reached {state}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn a_stopped_process_has_not_settled_and_once_asleep_again_it_has() {
+        use nix::sys::signal::kill;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let nix_pid = NixPid::from_raw(pid as i32);
+        wait_state(pid, 'S');
+        assert!(Thawed::now(pid).settled());
+        kill(nix_pid, Signal::SIGSTOP).unwrap();
+        wait_state(pid, 'T');
+        let thawed = Thawed::now(pid);
+        assert!(!thawed.settled());
+        kill(nix_pid, Signal::SIGCONT).unwrap();
+        wait_state(pid, 'S');
+        assert!(thawed.settled());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // A process that is gone has nothing left to settle.
+        assert!(Thawed::now(pid).settled());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use grace_emulator::events::{EnvId, EventKind, LifecycleEvent};
+use grace_emulator::events::{EnvId, EventKind, LifecycleEvent, Role};
 
 use super::verdict::{Status, Verdict};
 
@@ -110,6 +110,17 @@ pub(super) fn buffered_output(
             )
             .advise("flush after each line (Python: PYTHONUNBUFFERED=1 or print(..., flush=True); C: setvbuf); on Lambda a frozen environment holds buffered logs, and a killed one loses them")
         }
+        // Killed with nothing to show: whatever it held in its own buffers died with it.
+        None if during == 0 && at_shutdown == 0 && invokes > 0 && killed(ev) => Verdict::new(
+            "output",
+            TITLE,
+            Status::Warn,
+            format!(
+                "nothing arrived during the {} invocations nor at shutdown, and the runtime ended by a signal: what it held in its own buffers was lost unseen, so whether its output is buffered cannot be told",
+                windows.len()
+            ),
+        )
+        .advise("handle SIGTERM and exit before SIGKILL (see the exit check) so that its buffers are flushed, and flush after each line"),
         None if during == 0 && at_shutdown > 0 => Verdict::new(
             "output",
             TITLE,
@@ -130,6 +141,23 @@ pub(super) fn buffered_output(
             ),
         ),
     }
+}
+
+/// Whether the runtime ended by a signal (SIGKILL, or SIGTERM's default action) rather than an
+/// exit of its own, which would have flushed its buffers.
+fn killed(ev: &[&LifecycleEvent]) -> bool {
+    ev.iter().any(|e| match &e.kind {
+        EventKind::Sigkill {
+            role: Role::Runtime,
+            ..
+        } => true,
+        EventKind::ProcessExit {
+            role: Role::Runtime,
+            exit,
+            ..
+        } => exit.starts_with("signal"),
+        _ => false,
+    })
 }
 
 /// "1 line", "6 lines".
@@ -364,6 +392,34 @@ mod tests {
         let mut lines: Vec<TimedLine> = (0..4).map(|_| line(1_002_000, "tick")).collect();
         lines.push(line(5_000, "tick"));
         assert_eq!(verdict(&lines).status, Status::Pass);
+    }
+
+    #[test]
+    fn a_runtime_killed_with_nothing_written_cannot_be_judged() {
+        let mut events = lifecycle();
+        events.extend(crate::check::test_events(vec![(
+            1_300_000,
+            EventKind::Sigkill {
+                role: Role::Runtime,
+                name: "bootstrap".into(),
+                pid: 7,
+            },
+        )]));
+        let ev: Vec<&LifecycleEvent> = events.iter().collect();
+        let v = buffered_output(&ev, &[], 1, Some(1_000_000), 4);
+        assert_eq!(v.status, Status::Warn, "{}", v.detail);
+        assert!(v.detail.contains("cannot be told"), "{}", v.detail);
+        // Negative controls: the same silence from a runtime that exited by itself (its
+        // buffers were flushed at the exit), and a killed runtime whose lines arrived.
+        assert_eq!(verdict(&[]).status, Status::Pass);
+        let v = buffered_output(
+            &ev,
+            &[line(5_000, "handled r0-5e1c")],
+            1,
+            Some(1_000_000),
+            4,
+        );
+        assert_eq!(v.status, Status::Pass, "{}", v.detail);
     }
 
     #[test]

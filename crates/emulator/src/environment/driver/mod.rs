@@ -284,11 +284,22 @@ impl Driver {
                     sys::kill_group(pid, signal);
                 }
             }
-            Effect::AwaitSettled { pid } => {
+            Effect::AwaitSettled { pid, limit } => {
+                // Read right after the thaw (the effects before this one), before any thread
+                // may have run.
+                let thawed = sys::Thawed::now(pid);
                 let tx = self.tx.clone();
                 self.tasks.spawn(async move {
-                    let until = Instant::now() + Duration::from_millis(100);
-                    while !sys::settled_after_thaw(pid) && Instant::now() < until {
+                    let until = Instant::now() + limit;
+                    while !thawed.settled() {
+                        if Instant::now() >= until {
+                            tracing::warn!(
+                                pid,
+                                "the runtime's threads did not settle after the thaw within {} ms: SIGTERM goes anyway, and may be taken by a thread that does not handle it",
+                                limit.as_millis()
+                            );
+                            break;
+                        }
                         tokio::time::sleep(Duration::from_micros(200)).await;
                     }
                     let _ = tx.send(Msg::Input(Input::Settled, None));

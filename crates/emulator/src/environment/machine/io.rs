@@ -105,8 +105,9 @@ pub(crate) enum Effect {
     Launch { role: Role, name: String },
     /// Send `signal` to the process group of `pid`.
     Signal { pid: Pid, signal: Signal },
-    /// Wait until the just-thawed runtime has settled, then give [`Input::Settled`].
-    AwaitSettled { pid: Pid },
+    /// Wait until the just-thawed runtime has settled (at most `limit`), then give
+    /// [`Input::Settled`].
+    AwaitSettled { pid: Pid, limit: Duration },
     /// SIGTERM the runtime's group; when `inspect`, read what it holds from just before the
     /// signal until it exits, for a later [`Effect::CollectLeftovers`].
     Sigterm { pid: Pid, inspect: bool },

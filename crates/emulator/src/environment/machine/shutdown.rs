@@ -23,8 +23,10 @@ use crate::sys::{Exit, Observation, Pid};
 /// The error type of an out-of-memory kill (Lambda's REPORT `Error Type: Runtime.OutOfMemory`).
 pub(crate) const RUNTIME_OUT_OF_MEMORY: &str = "Runtime.OutOfMemory";
 
-/// How long a just-thawed runtime may take to settle before SIGTERM goes anyway.
-const SETTLE_LIMIT: Duration = Duration::from_millis(100);
+/// How long a just-thawed runtime may take to settle before SIGTERM goes anyway (its threads
+/// may wait out a CPU quota period, 100 ms, and then a loaded machine). The runtime's budget
+/// starts at SIGTERM, not here.
+const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 /// How long to wait for killed processes to be reaped.
 const REAP_WAIT: Duration = Duration::from_secs(2);
 
@@ -136,8 +138,11 @@ impl Machine {
             }
             Some(pid) => {
                 // Just thawed: let the process settle first, or SIGTERM may be delivered to a
-                // thread that does not handle it (see `sys::settled_after_thaw`).
-                fx.push(Effect::AwaitSettled { pid });
+                // thread that does not handle it (see `sys::Thawed`).
+                fx.push(Effect::AwaitSettled {
+                    pid,
+                    limit: SETTLE_LIMIT,
+                });
                 self.set_stage(Stage::Settling {
                     until: now + SETTLE_LIMIT,
                 });

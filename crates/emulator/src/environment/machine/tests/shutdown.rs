@@ -24,7 +24,7 @@ fn a_timeout_answers_the_caller_and_resets_with_sigterm_inside_the_budget() {
     assert!(
         fx.list
             .iter()
-            .any(|e| matches!(e, Effect::AwaitSettled { pid: RT }))
+            .any(|e| matches!(e, Effect::AwaitSettled { pid: RT, .. }))
     );
     let fx = s.on(Input::Settled);
     assert!(sigterm(&fx));
