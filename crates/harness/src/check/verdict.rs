@@ -159,6 +159,11 @@ pub fn shutdown_verdicts(
         } => Some(e.time_us),
         _ => None,
     });
+    // Died of a signal (SIGKILL, or SIGTERM's default action): its own buffers died with it.
+    let died_of_a_signal = killed.is_some()
+        || exit
+            .as_ref()
+            .is_some_and(|(_, how)| how.starts_with("signal"));
     checks.push(exit_verdict(sigterm, exit, killed, budget));
     let left = ev.iter().rev().find_map(|e| match &e.kind {
         EventKind::Leftovers {
@@ -202,7 +207,14 @@ pub fn shutdown_verdicts(
             "not observed (the runtime ended before the spin-down)",
         )),
     }
-    checks.push(buffered_output(&ev, lines, env, sigterm, invokes));
+    checks.push(buffered_output(
+        &ev,
+        lines,
+        env,
+        sigterm,
+        invokes,
+        died_of_a_signal,
+    ));
     checks
 }
 

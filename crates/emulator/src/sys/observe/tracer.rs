@@ -422,12 +422,9 @@ impl Tracer {
 
 /// The threads of `pid`.
 fn tasks(pid: Pid) -> Vec<NixPid> {
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    crate::sys::process::threads(pid)
+        .into_iter()
+        .filter_map(|t| i32::try_from(t).ok())
         .map(NixPid::from_raw)
         .collect()
 }
