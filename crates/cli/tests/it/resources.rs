@@ -204,12 +204,24 @@ fn nproc_inside_a_128_mb_function_is_lambdas_count() {
 fn detached_grandchild(s: &Serve) -> u32 {
     let a = s.invoke(
         "f",
-        r#"{"run":["sh","-c","setsid sleep 1000 >/dev/null 2>&1 & echo $!"]}"#,
+        // The shell answers only once its background job has called `setsid` (it leads its
+        // own session): answered earlier, the environment is frozen (or SIGSTOPped with the
+        // runtime's group) before the job detaches, and a spin-down reaches it as a member
+        // of that group.
+        r#"{"run":["sh","-c","setsid sleep 1000 >/dev/null 2>&1 & p=$!; while [ \"$(cut -d' ' -f6 /proc/$p/stat)\" != \"$p\" ]; do :; done; echo $p"]}"#,
     );
     assert_eq!(a.status, 200, "{}", a.text());
     let pid: u32 = a.json()["stdout"].as_str().unwrap().trim().parse().unwrap();
-    assert!(poll_until(Duration::from_secs(5), || alive(pid)));
+    assert_eq!(session_of(pid), Some(pid), "pid {pid} is not detached");
     pid
+}
+
+/// The session id of `pid` (`/proc/PID/stat`'s sixth field).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    // state, ppid, pgrp, session
+    after.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[test]
